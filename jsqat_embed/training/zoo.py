@@ -1,0 +1,150 @@
+"""Small reference architectures and a disk cache of converted int8 models.
+
+Tests, benchmarks and the demo need real converter-made models. Each is built by
+a function here, trained a few steps on seeded random data (an untrained model
+can get degenerate quantization scales that make TFLM abort), converted to
+full int8 and cached on disk by a key, so a test run converts each model once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from collections.abc import Callable  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ZOO_VERSION = "1"
+
+
+def cache_dir() -> Path:
+    root = os.environ.get("JSQAT_MODEL_CACHE")
+    path = Path(root) if root else Path(__file__).resolve().parents[2] / ".cache" / "models"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def cached_tflite(key: str, build: Callable[[], bytes]) -> Path:
+    """Return the path of the cached model for ``key``, building it on a miss."""
+    digest = hashlib.sha256(f"{ZOO_VERSION}:{key}".encode()).hexdigest()[:16]
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:80]
+    path = cache_dir() / f"{safe}-{digest}.tflite"
+    if not path.exists():
+        data = build()
+        tmp = path.with_suffix(f".tmp{os.getpid()}")
+        tmp.write_bytes(data)
+        tmp.replace(path)
+    return path
+
+
+def keras():
+    import tf_keras
+
+    return tf_keras
+
+
+def train_briefly(model, input_shape: tuple[int, ...], *, steps: int = 3, seed: int = 0, batch: int = 8):
+    """A few optimizer steps on random data so activation ranges are not degenerate."""
+    rng = np.random.default_rng(seed)
+    classes = int(model.output_shape[-1])
+    x = rng.uniform(-1.0, 1.0, size=(steps * batch, *input_shape)).astype(np.float32)
+    y = rng.integers(0, classes, size=(steps * batch,))
+    loss = "sparse_categorical_crossentropy" if classes > 1 else "mse"
+    model.compile(optimizer=keras().optimizers.Adam(1e-3), loss=loss)
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+    return model
+
+
+def calibration(input_shape: tuple[int, ...], *, count: int = 16, seed: int = 1) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.uniform(-1.0, 1.0, size=(count, *input_shape)).astype(np.float32)
+
+
+def convert_trained(model, input_shape: tuple[int, ...], *, steps: int = 3, seed: int = 0, io_dtype: str = "int8") -> bytes:
+    from jsqat_embed.training.convert import to_int8_tflite
+
+    keras().utils.set_random_seed(seed)
+    train_briefly(model, input_shape, steps=steps, seed=seed)
+    return to_int8_tflite(model, [calibration(input_shape, seed=seed + 1)], io_dtype=io_dtype)
+
+
+# --- architectures -----------------------------------------------------------
+
+
+def mobilenetv2(size: int = 96, alpha: float = 0.35, classes: int = 2):
+    k = keras()
+    k.utils.set_random_seed(0)
+    return k.applications.MobileNetV2(input_shape=(size, size, 3), alpha=alpha, weights=None, classes=classes)
+
+
+def vgg_style(size: int = 32, classes: int = 2, widths: tuple[int, ...] = (8, 16, 32)):
+    k = keras()
+    k.utils.set_random_seed(0)
+    inputs = k.Input((size, size, 3))
+    x = inputs
+    for width in widths:
+        x = k.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        x = k.layers.Conv2D(width, 3, padding="same", activation="relu")(x)
+        x = k.layers.MaxPooling2D(2)(x)
+    x = k.layers.Flatten()(x)
+    x = k.layers.Dense(32, activation="relu")(x)
+    outputs = k.layers.Dense(classes, activation="softmax")(x)
+    return k.Model(inputs, outputs, name="vgg_style")
+
+
+def resnet_style(size: int = 32, classes: int = 2, width: int = 16, blocks: int = 3):
+    k = keras()
+    k.utils.set_random_seed(0)
+    inputs = k.Input((size, size, 3))
+    x = k.layers.Conv2D(width, 3, strides=2, padding="same")(inputs)
+    x = k.layers.BatchNormalization()(x)
+    x = k.layers.ReLU()(x)
+    for block in range(blocks):
+        stride = 2 if block else 1
+        channels = width * (2 if block else 1)
+        shortcut = x
+        y = k.layers.Conv2D(channels, 3, strides=stride, padding="same")(x)
+        y = k.layers.BatchNormalization()(y)
+        y = k.layers.ReLU()(y)
+        y = k.layers.Conv2D(channels, 3, padding="same")(y)
+        y = k.layers.BatchNormalization()(y)
+        if stride != 1 or shortcut.shape[-1] != channels:
+            shortcut = k.layers.Conv2D(channels, 1, strides=stride)(shortcut)
+        x = k.layers.ReLU()(k.layers.Add()([y, shortcut]))
+        width = channels
+    x = k.layers.GlobalAveragePooling2D()(x)
+    outputs = k.layers.Dense(classes, activation="softmax")(x)
+    return k.Model(inputs, outputs, name="resnet_style")
+
+
+def vgg19(size: int = 224, classes: int = 2):
+    k = keras()
+    k.utils.set_random_seed(0)
+    base = k.applications.VGG19(input_shape=(size, size, 3), weights=None, include_top=False)
+    x = k.layers.GlobalAveragePooling2D()(base.output)
+    outputs = k.layers.Dense(classes, activation="softmax")(x)
+    return k.Model(base.input, outputs, name="vgg19")
+
+
+ARCHITECTURES: dict[str, Callable] = {
+    "mobilenetv2": mobilenetv2,
+    "vgg_style": vgg_style,
+    "resnet_style": resnet_style,
+    "vgg19": vgg19,
+}
+
+
+def zoo_model(arch: str, *, size: int, steps: int = 3, **kwargs) -> Path:
+    """A cached, briefly trained, full-int8 .tflite of one architecture."""
+    key = f"{arch}-{size}-" + "-".join(f"{k}{v}" for k, v in sorted(kwargs.items())) + f"-s{steps}"
+
+    def build() -> bytes:
+        model = ARCHITECTURES[arch](size=size, **kwargs)
+        return convert_trained(model, (size, size, 3), steps=steps)
+
+    return cached_tflite(key, build)

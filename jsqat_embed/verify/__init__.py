@@ -1,0 +1,1 @@
+"""Comparing the emulator with the reference interpreters."""
