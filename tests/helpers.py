@@ -1,0 +1,59 @@
+"""Shared test helpers: converter-made models (cached) and the TFLM oracle."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from jsqat_embed.emulator import Emulator
+from jsqat_embed.verify.references import run_reference
+
+
+def keras_model_tflite(key: str, build: Callable[[], object], *, steps: int = 2, io_dtype: str = "int8") -> Path:
+    """Cached full-int8 .tflite of the Keras model ``build()`` returns (trained ``steps`` steps).
+
+    ``key`` must change whenever ``build`` changes: it names the cache entry.
+    """
+    from jsqat_embed.training import zoo
+
+    def make() -> bytes:
+        zoo.keras().utils.set_random_seed(0)
+        model = build()
+        input_shape = tuple(int(d) for d in model.input_shape[1:])
+        return zoo.convert_trained(model, input_shape, steps=steps, io_dtype=io_dtype)
+
+    return zoo.cached_tflite(f"{key}-{io_dtype}", make)
+
+
+def random_inputs(emulator: Emulator, samples: int, seed: int = 0) -> list[np.ndarray]:
+    """Random inputs covering the whole input type range, ``samples`` along the leading axis."""
+    rng = np.random.default_rng(seed)
+    arrays = []
+    for tensor in emulator.inputs:
+        shape = (samples * tensor.shape[0], *tensor.shape[1:])
+        if np.issubdtype(np.dtype(tensor.dtype), np.integer):
+            info = np.iinfo(tensor.dtype)
+            arrays.append(rng.integers(info.min, info.max + 1, size=shape, dtype=np.int64).astype(tensor.dtype))
+        else:
+            arrays.append(rng.uniform(-1, 1, size=shape).astype(tensor.dtype))
+    return arrays
+
+
+def assert_bit_exact_with_tflm(path: Path | bytes, samples: int = 8, seed: int = 0, **reference_options) -> None:
+    """Emulator outputs must equal the real TFLM kernels' byte for byte."""
+    emulator = Emulator(path)
+    inputs = random_inputs(emulator, samples, seed)
+    ours = emulator.run(*inputs)
+    reference = run_reference("tflm", path, inputs, **reference_options)
+    assert reference.ok, reference.error
+    assert len(ours) == len(reference.outputs)
+    for i, (mine, theirs) in enumerate(zip(ours, reference.outputs)):
+        assert mine.dtype == theirs.dtype, (i, mine.dtype, theirs.dtype)
+        assert mine.shape == theirs.shape, (i, mine.shape, theirs.shape)
+        if not np.array_equal(mine, theirs):
+            diff = np.abs(mine.astype(np.int64) - theirs.astype(np.int64))
+            raise AssertionError(
+                f"output {i}: {int((diff > 0).sum())} of {diff.size} values differ, max |diff| {int(diff.max())}"
+            )
