@@ -1,0 +1,3 @@
+from jsqat_embed.cli.main import main
+
+main()

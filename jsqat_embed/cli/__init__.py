@@ -1,0 +1,1 @@
+"""Command-line interface: the only place that prints and chooses exit codes."""
