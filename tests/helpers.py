@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from jsqat_embed.emulator import Emulator
+from jsqat_embed.verify.compare import random_inputs
 from jsqat_embed.verify.references import run_reference
 
 
@@ -25,20 +26,6 @@ def keras_model_tflite(key: str, build: Callable[[], object], *, steps: int = 2,
         return zoo.convert_trained(model, input_shape, steps=steps, io_dtype=io_dtype)
 
     return zoo.cached_tflite(f"{key}-{io_dtype}", make)
-
-
-def random_inputs(emulator: Emulator, samples: int, seed: int = 0) -> list[np.ndarray]:
-    """Random inputs covering the whole input type range, ``samples`` along the leading axis."""
-    rng = np.random.default_rng(seed)
-    arrays = []
-    for tensor in emulator.inputs:
-        shape = (samples * tensor.shape[0], *tensor.shape[1:])
-        if np.issubdtype(np.dtype(tensor.dtype), np.integer):
-            info = np.iinfo(tensor.dtype)
-            arrays.append(rng.integers(info.min, info.max + 1, size=shape, dtype=np.int64).astype(tensor.dtype))
-        else:
-            arrays.append(rng.uniform(-1, 1, size=shape).astype(tensor.dtype))
-    return arrays
 
 
 def assert_bit_exact_with_tflm(path: Path | bytes, samples: int = 8, seed: int = 0, **reference_options) -> None:

@@ -131,7 +131,21 @@ def vgg19(size: int = 224, classes: int = 2):
     return k.Model(base.input, outputs, name="vgg19")
 
 
+KERAS_APPLICATIONS = ("VGG19", "ResNet50", "MobileNetV2", "MobileNetV3Small", "EfficientNetB0", "DenseNet121")
+
+
+def application(name: str = "ResNet50", size: int = 64, classes: int = 2):
+    """A keras.applications backbone (weights=None) with the paper's head: GAP, dense, softmax."""
+    k = keras()
+    k.utils.set_random_seed(0)
+    base = getattr(k.applications, name)(input_shape=(size, size, 3), weights=None, include_top=False)
+    x = k.layers.GlobalAveragePooling2D()(base.output)
+    outputs = k.layers.Dense(classes, activation="softmax")(x)
+    return k.Model(base.input, outputs, name=name.lower())
+
+
 ARCHITECTURES: dict[str, Callable] = {
+    "application": application,
     "mobilenetv2": mobilenetv2,
     "vgg_style": vgg_style,
     "resnet_style": resnet_style,

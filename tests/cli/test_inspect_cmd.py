@@ -1,0 +1,67 @@
+"""`jsqat-embed inspect`: tables, JSON, warnings, errors, and no TensorFlow import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from typer.testing import CliRunner
+
+from jsqat_embed.cli.main import create_app
+from jsqat_embed.graph.analysis import summarize
+from jsqat_embed.tflite import read_model
+from jsqat_embed.training.zoo import zoo_model
+
+runner = CliRunner()
+
+
+def test_inspect_table_and_totals():
+    path = zoo_model("resnet_style", size=32)
+    result = runner.invoke(create_app(), ["inspect", str(path)])
+    assert result.exit_code == 0, result.output
+    model = read_model(path)
+    convs = sum(op.opcode == "CONV_2D" for op in model.operators)
+    assert f"CONV_2D x{convs}" in result.output
+    assert "no device warnings" in result.output
+    # MACs of the first conv: 16x16 outputs x 16 channels x 3x3x3 taps
+    assert "110.59k" in result.output
+
+
+def test_inspect_json_counts_macs_from_shapes():
+    path = zoo_model("resnet_style", size=32)
+    result = runner.invoke(create_app(), ["inspect", str(path), "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    model = read_model(path)
+    first = data["layers"][0]
+    filt = model.operators[0].inputs[1]
+    out = model.operators[0].outputs[0]
+    assert first["macs"] == out.shape[1] * out.shape[2] * out.shape[3] * filt.shape[1] * filt.shape[2] * filt.shape[3]
+    assert data["total_macs"] == sum(layer["macs"] for layer in data["layers"])
+    assert set(data) >= {"op_counts", "layers", "total_params", "total_macs", "warnings", "inputs", "outputs"}
+
+
+def test_sparsity_counts_zero_points():
+    model = read_model(zoo_model("resnet_style", size=32))
+    weights = model.operators[1].inputs[1]
+    expected = float((weights.data == 0).mean())  # symmetric int8 weights: zero point 0
+    assert summarize(model).layers[1].weight_sparsity == expected
+
+
+def test_bad_file_exit_code_2(tmp_path):
+    bad = tmp_path / "bad.tflite"
+    bad.write_bytes(b"\x00" * 3)
+    result = runner.invoke(create_app(), ["inspect", str(bad)])
+    assert result.exit_code == 2
+    assert "error:" in result.output and "too small" in result.output
+    result = runner.invoke(create_app(), ["inspect", str(bad), "--json"])
+    assert result.exit_code == 2 and "too small" in json.loads(result.output)["error"]
+
+
+def test_inspect_imports_no_tensorflow():
+    path = zoo_model("resnet_style", size=32)
+    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "jsqat_embed", "inspect", str(path)],
+                          capture_output=True, text=True, check=True)
+    imported = [line for line in proc.stderr.splitlines() if "tensorflow" in line or "keras" in line]
+    assert imported == []

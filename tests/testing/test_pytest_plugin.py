@@ -1,0 +1,43 @@
+"""The public testing API and the pytest plugin's fixture, as a user would use them."""
+
+from __future__ import annotations
+
+import pytest
+
+from jsqat_embed.testing import assert_bit_exact
+from jsqat_embed.training.zoo import zoo_model
+
+pytest_plugins = ["pytester"]
+
+
+def test_assert_bit_exact_passes_on_a_real_model():
+    assert_bit_exact(zoo_model("resnet_style", size=32), samples=4)
+
+
+def test_assert_bit_exact_names_the_first_divergent_operator(monkeypatch):
+    from jsqat_embed.emulator import Emulator
+
+    path = zoo_model("resnet_style", size=32)
+    emulator = Emulator(path)
+    add = next(k for k in emulator.kernels if k.op.opcode == "ADD")
+    original = add.eval
+
+    def off_by_one(inputs):
+        (out,) = original(inputs)
+        return [(out.astype("int16") + 1).clip(-128, 127).astype(out.dtype)]
+
+    monkeypatch.setattr(add, "eval", off_by_one)
+    with pytest.raises(AssertionError, match=rf"first divergent operator {add.op.index} \(ADD\)"):
+        assert_bit_exact(emulator, samples=2)
+
+
+def test_readme_example_runs_through_the_plugin(pytester):
+    path = zoo_model("resnet_style", size=32)
+    pytester.makepyfile(
+        f"""
+        def test_model_is_bit_exact(bit_exact):
+            bit_exact({str(path)!r}, samples=4)
+        """
+    )
+    result = pytester.runpytest_subprocess()  # the fixture comes from the pytest11 entry point
+    result.assert_outcomes(passed=1)
