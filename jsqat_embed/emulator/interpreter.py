@@ -48,7 +48,13 @@ def load_kernels(model: Model) -> tuple[list[Kernel], dict[int, np.ndarray]]:
                 f"{op.describe()} writing {written}: operator not supported by the emulator "
                 f"(supported: {', '.join(supported_ops())})"
             )
-        kernel = cls(op, constants)
+        try:
+            kernel = cls(op, constants)
+        except JsqatError:
+            raise
+        except (ValueError, ArithmeticError) as exc:
+            # Prepare-time arithmetic that TFLM guards with TFLITE_CHECK (it aborts there).
+            raise UnsupportedModelError(f"{op.describe()}: cannot prepare the kernel: {exc}") from exc
         if op.opcode == DECODE_OPCODE:
             for tensor, value in zip(op.outputs, kernel.eval([])):
                 constants[tensor.index] = value
