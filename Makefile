@@ -31,8 +31,14 @@ test: setup toolchains
 test-fast: setup
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -q -m "not slow"
 
+DEMO_MODEL := models/demo_mobilenetv2_a035_96.tflite
+
+# fit-check exits 1 when the model does not fit some board: an answer, not a failure.
 demo: setup
-	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m jsqat_embed.demo
+	$(BIN)/jsqat-embed inspect $(DEMO_MODEL)
+	$(BIN)/jsqat-embed verify $(DEMO_MODEL) --random 8
+	$(BIN)/jsqat-embed fit-check $(DEMO_MODEL) --all; test $$? -le 1
+	$(BIN)/jsqat-embed build $(DEMO_MODEL) --board esp32s3 -o demo_out/esp32s3 --force
 
 bench: setup
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python bench/emulator.py
