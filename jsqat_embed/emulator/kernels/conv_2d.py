@@ -1,0 +1,114 @@
+"""CONV_2D, int8: TFLM's ``reference_integer_ops::ConvPerChannel``.
+
+Per output element: acc = sum over taps inside the image of
+filter * (input - input_zero_point), plus bias; then the per-channel
+``MultiplyByQuantizedMultiplier``, the output zero point and the activation
+clamp. Taps outside the image are skipped in the C; here the input is padded
+with zeros *after* subtracting the zero point, which adds the same nothing.
+Grouped convolutions (input depth a multiple of the filter's) are supported.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jsqat_embed.emulator import fixedpoint
+from jsqat_embed.emulator.kernel import Kernel
+from jsqat_embed.emulator.kernels import _gemm
+from jsqat_embed.emulator.kernels._window import output_size, padding_before
+
+
+def padded_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
+                   pad: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
+    """View (B, Ho, Wo, kh, kw, C) of the zero-padded NHWC batch ``x``: every tap of every output."""
+    (kh, kw), (sh, sw), (dh, dw), (pad_h, pad_w), (out_h, out_w) = kernel, stride, dilation, pad, out_hw
+    batches, height, width, channels = x.shape
+    need_h = (out_h - 1) * sh + (kh - 1) * dh + 1
+    need_w = (out_w - 1) * sw + (kw - 1) * dw + 1
+    padded = np.zeros((batches, max(need_h, height + pad_h), max(need_w, width + pad_w), channels), dtype=x.dtype)
+    padded[:, pad_h : pad_h + height, pad_w : pad_w + width, :] = x
+    s0, s1, s2, s3 = padded.strides
+    return np.lib.stride_tricks.as_strided(
+        padded,
+        shape=(batches, out_h, out_w, kh, kw, channels),
+        strides=(s0, s1 * sh, s2 * sw, s1 * dh, s2 * dw, s3),
+        writeable=False,
+    )
+
+
+class Conv2D(Kernel):
+    dtypes = ("int8",)
+
+    def prepare(self) -> None:
+        op = self.op
+        self.input_tensor, filter_tensor, bias_tensor = op.input(0), op.input(1), op.input(2)
+        output = op.outputs[0]
+        for tensor in (self.input_tensor, filter_tensor, output):
+            self.require_quantized(tensor)
+        if filter_tensor.dtype != "int8" or output.dtype != "int8":
+            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype}: only int8 is emulated")
+        weights = self.constant(1).astype(np.int64)  # (Cout, kh, kw, Cin_per_group)
+        if weights.ndim != 4 or len(self.input_tensor.shape) != 4 or len(output.shape) != 4:
+            self.unsupported("CONV_2D needs 4-D input, filter and output")
+        out_channels, kh, kw, filter_depth = weights.shape
+        in_channels = self.input_tensor.shape[3]
+        if filter_depth == 0 or in_channels % filter_depth or out_channels % (in_channels // filter_depth):
+            self.unsupported(f"input depth {in_channels} is not a multiple of filter depth {filter_depth}")
+        options = op.options
+        self.stride = (options["stride_h"], options["stride_w"])
+        self.dilation = (options["dilation_h_factor"], options["dilation_w_factor"])
+        if min(self.stride + self.dilation) < 1:
+            self.unsupported(f"stride {self.stride} / dilation {self.dilation} must be >= 1")
+        height, width = self.input_tensor.shape[1:3]
+        out_h, out_w = output.shape[1:3]
+        for axis, size, filt, stride, dilation, out in (("height", height, kh, self.stride[0], self.dilation[0], out_h),
+                                                        ("width", width, kw, self.stride[1], self.dilation[1], out_w)):
+            expected = output_size(options["padding"], size, filt, stride, dilation)
+            if expected != out:
+                self.unsupported(f"output {axis} {out} does not match {options['padding']} padding ({expected})")
+        self.pad = (padding_before(height, kh, self.stride[0], self.dilation[0], out_h),
+                    padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
+        self.kernel_hw = (kh, kw)
+        self.groups = in_channels // filter_depth
+        self.input_zero_point = self.input_tensor.zero_point
+        self.output_zero_point = output.zero_point
+        self.multipliers, self.shifts = _gemm.per_channel_multipliers(
+            self.input_tensor.scale, filter_tensor.quantization.scale, output.scale, out_channels)
+        self.activation = fixedpoint.activation_range_quantized(
+            options["fused_activation_function"], output.scale, output.zero_point)
+        self.bias = self.constant(2).astype(np.int64) if bias_tensor is not None else np.zeros(out_channels, np.int64)
+        depth = kh * kw * filter_depth
+        self.compute_dtype = _gemm.exact_dtype(depth, 255, int(np.abs(weights).max(initial=0)))
+        per_group = out_channels // self.groups
+        # (groups, K, Cout_per_group): tap-major, input channel fastest, like the filter layout
+        self.weights = (weights.reshape(self.groups, per_group, depth).transpose(0, 2, 1).astype(self.compute_dtype))
+        self.filter_depth = filter_depth
+
+    def eval(self, inputs):
+        x = inputs[0]
+        samples = x.shape[0]
+        output = self.op.outputs[0]
+        batch = x.reshape(-1, *x.shape[2:]).astype(self.compute_dtype) - self.compute_dtype.type(self.input_zero_point)
+        out_h, out_w, out_channels = output.shape[1:]
+        windows = padded_windows(batch, self.kernel_hw, self.stride, self.dilation, self.pad, (out_h, out_w))
+        rows = batch.shape[0] * out_h
+        depth = self.weights.shape[1]
+        step = _gemm.rows_per_chunk(out_w * depth * self.groups * self.compute_dtype.itemsize * 2)
+        result = np.empty((rows, out_w, out_channels), dtype=np.int8)
+        flat = windows.reshape(rows, out_w, *windows.shape[3:])
+        for start in range(0, rows, step):
+            chunk = flat[start : start + step]
+            count = chunk.shape[0] * out_w
+            acc = np.empty((count, out_channels), dtype=np.int64)
+            per_group = out_channels // self.groups
+            for group in range(self.groups):
+                taps = chunk[..., group * self.filter_depth : (group + 1) * self.filter_depth].reshape(count, depth)
+                acc[:, group * per_group : (group + 1) * per_group] = taps @ self.weights[group]
+            acc = fixedpoint.wrap_int32(acc + self.bias)
+            result[start : start + step] = _gemm.requantize(
+                acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation
+            ).reshape(chunk.shape[0], out_w, out_channels)
+        return [result.reshape(samples, *output.shape)]
+
+
+KERNEL = Conv2D

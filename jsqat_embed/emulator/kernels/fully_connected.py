@@ -1,0 +1,60 @@
+"""FULLY_CONNECTED, int8: TFLM's ``reference_integer_ops::FullyConnected`` and
+``FullyConnectedPerChannel``.
+
+The input is flattened to (-1, depth) as TFLM does (every dimension but the last
+is a batch). Per-tensor weights may carry a zero point (``weights_offset``);
+per-channel weights are symmetric.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jsqat_embed.emulator import fixedpoint
+from jsqat_embed.emulator.kernel import Kernel
+from jsqat_embed.emulator.kernels import _gemm
+
+
+class FullyConnected(Kernel):
+    dtypes = ("int8",)
+
+    def prepare(self) -> None:
+        op = self.op
+        input_tensor, filter_tensor, bias_tensor = op.input(0), op.input(1), op.input(2)
+        output = op.outputs[0]
+        for tensor in (input_tensor, filter_tensor, output):
+            self.require_quantized(tensor)
+        if filter_tensor.dtype != "int8" or output.dtype != "int8":
+            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype}: only int8 is emulated")
+        if op.options.get("weights_format", 0) != 0:
+            self.unsupported("shuffled weights format is not supported")
+        weights = self.constant(1).astype(np.int64)
+        if weights.ndim != 2:
+            self.unsupported(f"weights must be 2-D, got shape {list(weights.shape)}")
+        units, depth = weights.shape
+        if input_tensor.size % depth:
+            self.unsupported(f"input size {input_tensor.size} is not a multiple of the weights' depth {depth}")
+        self.depth = depth
+        per_channel = filter_tensor.quantization.per_channel
+        self.filter_offset = 0 if per_channel else -filter_tensor.zero_point
+        self.input_zero_point = input_tensor.zero_point
+        self.output_zero_point = output.zero_point
+        self.multipliers, self.shifts = _gemm.per_channel_multipliers(
+            input_tensor.scale, filter_tensor.quantization.scale, output.scale, units)
+        self.activation = fixedpoint.activation_range_quantized(
+            op.options["fused_activation_function"], output.scale, output.zero_point)
+        self.bias = self.constant(2).astype(np.int64) if bias_tensor is not None else np.zeros(units, np.int64)
+        shifted = weights + self.filter_offset
+        self.compute_dtype = _gemm.exact_dtype(depth, 255, int(np.abs(shifted).max(initial=0)))
+        self.weights = shifted.T.astype(self.compute_dtype)  # (depth, units)
+
+    def eval(self, inputs):
+        x = inputs[0]
+        output = self.op.outputs[0]
+        rows = x.reshape(-1, self.depth).astype(self.compute_dtype) - self.compute_dtype.type(self.input_zero_point)
+        acc = fixedpoint.wrap_int32((rows @ self.weights).astype(np.int64) + self.bias)
+        result = _gemm.requantize(acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation)
+        return [result.reshape(x.shape[0], *output.shape)]
+
+
+KERNEL = FullyConnected
