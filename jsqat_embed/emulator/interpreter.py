@@ -175,6 +175,8 @@ class Emulator:
                 raise JsqatError(f"{op.describe()}: emulation failed ({type(exc).__name__}: {exc})") from exc
             for tensor, value in zip(op.outputs, results):
                 expected = (samples, *tensor.shape)
+                if value.shape == (1, *tensor.shape) and samples > 1:  # computed from constants only
+                    value = np.broadcast_to(value, expected)
                 if value.shape != expected or value.dtype != np.dtype(tensor.dtype):
                     raise JsqatError(
                         f"{op.describe()}: kernel produced {value.dtype}{list(value.shape)} for "

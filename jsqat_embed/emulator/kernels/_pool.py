@@ -1,0 +1,48 @@
+"""Shared geometry of AVERAGE_POOL_2D and MAX_POOL_2D (TFLM ``reference_integer_ops`` pooling.h)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jsqat_embed.emulator import fixedpoint
+from jsqat_embed.emulator.kernel import Kernel
+from jsqat_embed.emulator.kernels._window import output_size, padding_before
+from jsqat_embed.emulator.kernels.conv_2d import padded_windows
+
+
+class Pool2D(Kernel):
+    dtypes = ("int8",)
+
+    def prepare(self) -> None:
+        input_tensor, output = self.op.input(0), self.op.outputs[0]
+        for tensor in (input_tensor, output):
+            self.require_quantized(tensor)
+        if output.dtype != "int8" or len(input_tensor.shape) != 4 or len(output.shape) != 4:
+            self.unsupported("pooling needs 4-D int8 input and output")
+        options = self.op.options
+        self.kernel_hw = (options["filter_height"], options["filter_width"])
+        self.stride = (options["stride_h"], options["stride_w"])
+        if min(self.kernel_hw + self.stride) < 1:
+            self.unsupported(f"filter {self.kernel_hw} / stride {self.stride} must be >= 1")
+        height, width = input_tensor.shape[1:3]
+        out_h, out_w = output.shape[1:3]
+        if (output_size(options["padding"], height, self.kernel_hw[0], self.stride[0]) != out_h
+                or output_size(options["padding"], width, self.kernel_hw[1], self.stride[1]) != out_w):
+            self.unsupported(f"output shape {list(output.shape)} does not match {options['padding']} padding")
+        self.pad = (padding_before(height, self.kernel_hw[0], self.stride[0], 1, out_h),
+                    padding_before(width, self.kernel_hw[1], self.stride[1], 1, out_w))
+        self.activation = fixedpoint.activation_range_quantized(
+            options["fused_activation_function"], output.scale, output.zero_point)
+        # Valid taps per output position: windows hanging over the edge count fewer.
+        ones = np.ones((1, height, width, 1), dtype=np.int32)
+        self.counts = self.windows(ones, 0).sum(axis=(3, 4))[0]  # (out_h, out_w, 1)
+        if (self.counts == 0).any():
+            self.unsupported("a pooling window lies entirely in the padding (TFLM fails here)")
+
+    def windows(self, batch: np.ndarray, fill: int) -> np.ndarray:
+        """(B, out_h, out_w, kh, kw, C) view; out-of-image taps hold ``fill``."""
+        out_h, out_w = self.op.outputs[0].shape[1:3]
+        if fill == 0:
+            return padded_windows(batch, self.kernel_hw, self.stride, (1, 1), self.pad, (out_h, out_w))
+        shifted = batch.astype(np.int32) - fill
+        return padded_windows(shifted, self.kernel_hw, self.stride, (1, 1), self.pad, (out_h, out_w)) + fill

@@ -1,0 +1,20 @@
+"""MAX_POOL_2D, int8: TFLM's ``reference_integer_ops::MaxPool``: the largest tap inside the image."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jsqat_embed.emulator.kernels._pool import Pool2D
+
+
+class MaxPool2D(Pool2D):
+    def eval(self, inputs):
+        x = inputs[0]
+        output = self.op.outputs[0]
+        batch = x.reshape(-1, *x.shape[2:])
+        largest = self.windows(batch, -129).max(axis=(3, 4))  # -129: below every int8, never wins
+        result = np.clip(largest, *self.activation).astype(np.int8)
+        return [result.reshape(x.shape[0], *output.shape)]
+
+
+KERNEL = MaxPool2D
