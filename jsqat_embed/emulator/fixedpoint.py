@@ -38,6 +38,13 @@ def tflite_round(x: float) -> float:
     return math.copysign(math.floor(abs(x) + 0.5), x)
 
 
+def round_half_away_from_zero(x):
+    """``std::round`` element-wise, exactly (floor(|x| + 0.5) is off by one just below 0.5)."""
+    x = np.asarray(x, dtype=np.float64)
+    whole = np.trunc(x)
+    return whole + np.where(np.abs(x - whole) >= 0.5, np.sign(x), 0.0)
+
+
 def quantize_multiplier(double_multiplier: float) -> tuple[int, int]:
     """``QuantizeMultiplier`` (quantization_util.cc): double -> (int32 multiplier, shift)."""
     if double_multiplier == 0.0:

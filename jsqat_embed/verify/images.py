@@ -77,8 +77,9 @@ def quantize_real(values: np.ndarray, tensor: Tensor) -> np.ndarray:
         return values.astype(tensor.dtype)
     if tensor.quantization is None:
         raise InputDataError(f"{tensor.describe()}: integer input without quantization parameters")
-    scaled = values / tensor.scale
-    rounded = np.sign(scaled) * np.floor(np.abs(scaled) + 0.5)
+    from jsqat_embed.emulator.fixedpoint import round_half_away_from_zero
+
+    rounded = round_half_away_from_zero(values / tensor.scale)
     info = np.iinfo(tensor.dtype)
     return np.clip(rounded + tensor.zero_point, info.min, info.max).astype(tensor.dtype)
 
