@@ -91,12 +91,8 @@ def exp_on_negative_values(a, integer_bits: int):
 
 def one_over_one_plus_x_for_x_in_0_1(a):
     """1 / (1 + a) for a in [0, 1), Q0.31 in and out: three Newton-Raphson steps."""
-    half_denominator = rounding_half_sum(a, one(0))
-    x = wrap(1515870810 + multiply(half_denominator, -1010580540))  # 48/17 - 32/17 * d, in Q2.29
-    for _ in range(3):
-        one_minus_half_denominator_times_x = wrap(one(2) - multiply(half_denominator, x))
-        x = wrap(x + rescale(multiply(x, one_minus_half_denominator_times_x), 4, 2))
-    return rescale(x, 1, 0)  # ExactMulByPot<-1> then Rescale<0>
+    # x approximates 1/half_denominator in Q2.29; halving it (ExactMulByPot<-1>) gives 1/(1+a)
+    return rescale(_newton_raphson_half_denominator(a), 1, 0)
 
 
 def count_leading_zeros_32(x):
@@ -118,3 +114,37 @@ def get_reciprocal(x, x_integer_digits: int):
     num_bits_over_unit = x_integer_digits - headroom_plus_one
     shifted_sum_minus_one = wrap(((x & 0xFFFFFFFF) << headroom_plus_one) - (1 << 31))
     return one_over_one_plus_x_for_x_in_0_1(shifted_sum_minus_one), num_bits_over_unit
+
+
+def _newton_raphson_half_denominator(a):
+    """The Newton-Raphson core shared by the two division helpers: x ~ 1 / half_denominator in Q2.29."""
+    half_denominator = rounding_half_sum(a, one(0))
+    x = wrap(1515870810 + multiply(half_denominator, -1010580540))
+    for _ in range(3):
+        one_minus_half_denominator_times_x = wrap(one(2) - multiply(half_denominator, x))
+        x = wrap(x + rescale(multiply(x, one_minus_half_denominator_times_x), 4, 2))
+    return x
+
+
+def one_minus_x_over_one_plus_x_for_x_in_0_1(a):
+    """(1 - a) / (1 + a) for a in (0, 1), Q0.31."""
+    return rescale(wrap(_newton_raphson_half_denominator(a) - one(2)), 2, 0)
+
+
+def logistic(a, integer_bits: int):
+    """``gemmlowp::logistic(FixedPoint<int32, integer_bits>)`` -> Q0.31."""
+    a = np.asarray(a, dtype=np.int64)
+    positive = a > 0
+    absolute = np.where(positive, a, wrap(-a))
+    if_positive = one_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(wrap(-absolute), integer_bits))
+    if_negative = wrap(one(0) - if_positive)
+    return np.where(a == 0, 1 << 30, np.where(positive, if_positive, if_negative))
+
+
+def tanh(a, integer_bits: int):
+    """``gemmlowp::tanh(FixedPoint<int32, integer_bits>)`` -> Q0.31."""
+    a = np.asarray(a, dtype=np.int64)
+    negative = a < 0
+    n = np.where(negative, a, wrap(-a))
+    t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
+    return np.where(a == 0, 0, np.where(negative, wrap(-t), t))
