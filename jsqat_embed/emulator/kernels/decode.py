@@ -1,0 +1,132 @@
+"""TFLM_DECODE (custom op): expand compressed constant tensors, as TFLM's decode.cc.
+
+Inputs come in pairs (encoded tensor, ancillary tensor); each pair gives one
+output. The ancillary tensor starts with a 16-byte Decode Common Metadata
+header: byte 0 the decode type, byte 1 the DCM version, byte 4 the type's own
+version; type-specific data follows from byte 16.
+
+- LUT (type 0): byte 5 low bits = index bit width (1..7), byte 6 = value-table
+  stride per channel; indices packed MSB first; value tables in the output type.
+- PRUNING (type 2): the encoded tensor is a bitmask, MSB first, one bit per
+  element: 1 takes the next value of the table (from byte 16, in element order,
+  in the output type), 0 is the element's zero point.
+
+Channels follow the *output* tensor's quantization: per-channel along dimension
+0, or along the last dimension ("alternate axis"). Only constants feed DECODE,
+so the emulator runs it once, at load.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from jsqat_embed.emulator.kernel import Kernel
+from jsqat_embed.errors import ModelFormatError
+
+HEADER_BYTES = 16
+TYPE_LUT = 0
+TYPE_HUFFMAN = 1
+TYPE_PRUNE = 2
+
+
+def _bits(encoded: np.ndarray, count: int, width: int, owner: str) -> np.ndarray:
+    needed = count * width
+    if encoded.size * 8 < needed:
+        raise ModelFormatError(f"{owner}: encoded data holds {encoded.size * 8} bits, {needed} needed")
+    return np.unpackbits(encoded.astype(np.uint8).reshape(-1), bitorder="big")[:needed]
+
+
+class Decode(Kernel):
+    dtypes = ()
+
+    def prepare(self) -> None:
+        op = self.op
+        if len(op.inputs) != 2 * len(op.outputs) or not op.outputs:
+            self.unsupported(f"{len(op.inputs)} inputs for {len(op.outputs)} outputs (pairs expected)")
+        for i in range(len(op.inputs)):
+            self.constant(i)  # DECODE reads constants only
+        for output in op.outputs:
+            if output.dtype not in ("int8", "int16", "int32", "float32", "uint8"):
+                self.unsupported(f"decoded type {output.dtype}", output)
+
+    def _channels(self, output) -> tuple[int, bool, np.ndarray]:
+        quant = output.quantization
+        if quant is None:
+            return 1, False, np.zeros(1, dtype=np.int64)
+        channels = quant.channels
+        alternate = channels > 1 and quant.axis == len(output.shape) - 1
+        if channels > 1 and not alternate and quant.axis != 0:
+            self.unsupported(f"quantized dimension {quant.axis}: DECODE supports axis 0 or the last axis", output)
+        return channels, alternate, quant.zero_point.astype(np.int64)
+
+    def _channel_of(self, count: int, channels: int, alternate: bool) -> np.ndarray:
+        positions = np.arange(count)
+        if channels == 1:
+            return np.zeros(count, dtype=np.int64)
+        return positions % channels if alternate else positions // (count // channels)
+
+    def eval(self, inputs):
+        outputs = []
+        for pair, output in enumerate(self.op.outputs):
+            encoded = np.asarray(self.constant(2 * pair)).reshape(-1)
+            ancillary = np.asarray(self.constant(2 * pair + 1)).reshape(-1).astype(np.uint8)
+            owner = f"{self.op.describe()} output '{output.name}'"
+            if ancillary.size < HEADER_BYTES:
+                raise ModelFormatError(f"{owner}: ancillary data is {ancillary.size} bytes, shorter than the 16-byte header")
+            decode_type, type_version = int(ancillary[0]), int(ancillary[4])
+            if decode_type == TYPE_LUT:
+                values = self._lut(encoded, ancillary, output, owner, type_version)
+            elif decode_type == TYPE_PRUNE:
+                values = self._prune(encoded, ancillary, output, owner, type_version)
+            else:
+                name = "Huffman" if decode_type == TYPE_HUFFMAN else f"type {decode_type}"
+                self.unsupported(f"{name} decoding is not emulated", output)
+            outputs.append(values.reshape(output.shape))
+        return outputs
+
+    def _lut(self, encoded, ancillary, output, owner, version):
+        if version != 1:
+            raise ModelFormatError(f"{owner}: LUT version {version} is not supported")
+        width = int(ancillary[5]) & 0x07
+        stride = int(ancillary[6])
+        if not 1 <= width <= 7 or stride < 1:
+            raise ModelFormatError(f"{owner}: LUT bit width {width} / stride {stride} invalid")
+        count = output.size
+        channels, alternate, _ = self._channels(output)
+        dtype = np.dtype(output.dtype).newbyteorder("<")
+        table_bytes = ancillary[HEADER_BYTES:]
+        usable = (table_bytes.size // dtype.itemsize) * dtype.itemsize
+        table = table_bytes[:usable].view(dtype)
+        if table.size < channels * stride:
+            raise ModelFormatError(f"{owner}: value tables hold {table.size} values, {channels} x {stride} needed")
+        bits = _bits(encoded, count, width, owner).reshape(count, width).astype(np.int64)
+        indices = bits @ (1 << np.arange(width - 1, -1, -1))
+        if count and indices.max() >= stride:
+            raise ModelFormatError(f"{owner}: LUT index {int(indices.max())} beyond the table stride {stride}")
+        channel = self._channel_of(count, channels, alternate)
+        return table[channel * stride + indices].astype(output.dtype)
+
+    def _prune(self, encoded, ancillary, output, owner, version):
+        if version != 1:
+            raise ModelFormatError(f"{owner}: pruning version {version} is not supported")
+        count = output.size
+        channels, alternate, zero_points = self._channels(output)
+        if output.dtype != "int8" and np.any(zero_points != 0):
+            self.unsupported("non-zero zero points are only allowed for int8 (TFLM requires it)", output)
+        mask = _bits(encoded, count, 1, owner).astype(bool)
+        dtype = np.dtype(output.dtype).newbyteorder("<")
+        kept = int(mask.sum())
+        table_bytes = ancillary[HEADER_BYTES:]
+        if table_bytes.size < kept * dtype.itemsize:
+            raise ModelFormatError(f"{owner}: value table holds {table_bytes.size // dtype.itemsize} values, mask keeps {kept}")
+        table = table_bytes[: kept * dtype.itemsize].view(dtype)
+        if channels > 1 and np.any(zero_points != 0):
+            fill = zero_points[self._channel_of(count, channels, alternate)]
+        else:
+            fill = np.full(count, zero_points[0] if zero_points.size else 0)
+        values = fill.astype(output.dtype)
+        values[mask] = table.astype(output.dtype)
+        return values
+
+
+KERNEL = Decode
