@@ -22,11 +22,11 @@ def test_assert_bit_exact_names_the_first_divergent_operator(monkeypatch):
     add = next(k for k in emulator.kernels if k.op.opcode == "ADD")
     original = add.eval
 
-    def off_by_one(inputs):
+    def inverted(inputs):
         (out,) = original(inputs)
-        return [(out.astype("int16") + 1).clip(-128, 127).astype(out.dtype)]
+        return [(-1 - out.astype("int16")).astype(out.dtype)]  # a broken kernel: every byte wrong
 
-    monkeypatch.setattr(add, "eval", off_by_one)
+    monkeypatch.setattr(add, "eval", inverted)
     with pytest.raises(AssertionError, match=rf"first divergent operator {add.op.index} \(ADD\)"):
         assert_bit_exact(emulator, samples=2)
 
