@@ -49,12 +49,22 @@ def keras():
 
 
 def train_briefly(model, input_shape: tuple[int, ...], *, steps: int = 3, seed: int = 0, batch: int = 8):
-    """A few optimizer steps on random data so activation ranges are not degenerate."""
+    """A few optimizer steps on random data so activation ranges are not degenerate.
+
+    Classifiers (one 2-D output) get sparse labels; any other model regresses
+    random targets shaped like its output.
+    """
     rng = np.random.default_rng(seed)
-    classes = int(model.output_shape[-1])
     x = rng.uniform(-1.0, 1.0, size=(steps * batch, *input_shape)).astype(np.float32)
-    y = rng.integers(0, classes, size=(steps * batch,))
-    loss = "sparse_categorical_crossentropy" if classes > 1 else "mse"
+    output_shape = tuple(int(d) for d in model.output_shape[1:])
+    last = model.layers[-1]
+    softmax_head = isinstance(last, keras().layers.Softmax) or getattr(last, "activation", None) is keras().activations.softmax
+    if len(output_shape) == 1 and output_shape[0] > 1 and softmax_head:
+        y = rng.integers(0, output_shape[0], size=(steps * batch,))
+        loss = "sparse_categorical_crossentropy"
+    else:
+        y = rng.uniform(-1.0, 1.0, size=(steps * batch, *output_shape)).astype(np.float32)
+        loss = "mse"
     model.compile(optimizer=keras().optimizers.Adam(1e-3), loss=loss)
     model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
     return model

@@ -50,3 +50,18 @@ def test_chunked_run_equals_single_chunk():
     path = _path(WHOLE_MODELS["vgg-style-32"])
     batch = random_inputs(Emulator(path), 7, seed=5)[0]
     assert Emulator(path, chunk=3).run(batch)[0].tobytes() == Emulator(path, chunk=64).run(batch)[0].tobytes()
+
+
+def test_pytorch_exported_mobilenetv2_bit_exact():
+    """litert-torch's export: NCHW input, TRANSPOSE, explicit PAD, float residual adds between
+    DEQUANTIZE and QUANTIZE (regenerate with scripts/make_pytorch_mobilenetv2.py)."""
+    from pathlib import Path
+
+    from jsqat_embed.tflite import read_model
+
+    path = Path(__file__).resolve().parents[1] / "data" / "pytorch_mobilenetv2_a035_96.tflite"
+    model = read_model(path)
+    assert model.inputs[0].shape == (1, 3, 96, 96)
+    ops = {op.opcode for op in model.operators}
+    assert {"TRANSPOSE", "PAD", "QUANTIZE", "DEQUANTIZE"} <= ops
+    assert_bit_exact_with_tflm(path, samples=16, seed=2)

@@ -23,3 +23,11 @@ class SpatialBlocks(Kernel):
         self.margins = np.asarray(self.constant(2)).astype(np.int64).reshape(self.spatial, 2)
         if (self.margins < 0).any():
             self.unsupported(f"negative paddings/crops {self.margins.tolist()}")
+        expected = self.output_shape(tuple(source.shape))
+        if expected != tuple(output.shape):
+            self.unsupported(
+                f"the output's stored shape {list(output.shape)} is stale (the op produces {list(expected)}): "
+                f"the model was exported with a dynamic batch; re-export it with a fixed batch size of 1")
+
+    def output_shape(self, shape: tuple[int, ...]) -> tuple[int, ...]:
+        raise NotImplementedError

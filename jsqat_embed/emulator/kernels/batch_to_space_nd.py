@@ -9,6 +9,11 @@ from jsqat_embed.emulator.kernels._spatial_blocks import SpatialBlocks
 
 
 class BatchToSpaceND(SpatialBlocks):
+    def output_shape(self, shape):
+        blocks = int(np.prod(self.block))
+        spatial = [size * b - int(lo) - int(hi) for size, b, (lo, hi) in zip(shape[1:-1], self.block, self.margins)]
+        return (shape[0] // blocks, *spatial, shape[-1])
+
     def eval(self, inputs):
         x = inputs[0]
         output = self.op.outputs[0]

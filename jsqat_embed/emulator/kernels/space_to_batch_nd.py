@@ -13,6 +13,11 @@ from jsqat_embed.emulator.kernels._spatial_blocks import SpatialBlocks
 
 
 class SpaceToBatchND(SpatialBlocks):
+    def output_shape(self, shape):
+        padded = [size + int(lo) + int(hi) for size, (lo, hi) in zip(shape[1:-1], self.margins)]
+        blocks = int(np.prod(self.block))
+        return (shape[0] * blocks, *(p // b for p, b in zip(padded, self.block)), shape[-1])
+
     def eval(self, inputs):
         x = inputs[0]
         output = self.op.outputs[0]
