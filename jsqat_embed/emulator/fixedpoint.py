@@ -30,7 +30,10 @@ INT32_MAX = (1 << 31) - 1
 def wrap_int32(x):
     """Two's-complement wrap to int32, as C's int32 arithmetic does in practice."""
     x = np.asarray(x, dtype=np.int64)
-    return ((x + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    if x.size == 0 or (x.min() >= INT32_MIN and x.max() <= INT32_MAX):
+        return x  # nothing overflowed: skip two full-array casts
+    # numpy's int64 -> int32 cast keeps the low 32 bits, like a C cast.
+    return x.astype(np.int32).astype(np.int64)
 
 
 def tflite_round(x: float) -> float:
@@ -78,31 +81,43 @@ def quantize_multiplier_smaller_than_one_exp(double_multiplier: float) -> tuple[
     return multiplier, shift
 
 
-def _c_div_pow2_31(x: np.ndarray) -> np.ndarray:
-    """C's truncating ``x / (1ll << 31)`` for int64 x."""
-    magnitude = np.abs(x) >> 31
-    return np.where(x < 0, -magnitude, magnitude)
-
-
 def saturating_rounding_doubling_high_mul(a, b):
-    """gemmlowp ``SaturatingRoundingDoublingHighMul`` for int32 a, b (broadcasting)."""
+    """gemmlowp ``SaturatingRoundingDoublingHighMul`` for int32 a, b (broadcasting).
+
+    gemmlowp adds a nudge of 2^30 (or 1 - 2^30 when a*b < 0) and divides by
+    2^31 truncating toward zero; for both signs that equals the floor of
+    (a*b + 2^30) / 2^31, which is one add and an arithmetic shift here.
+    The only overflow, INT32_MIN * INT32_MIN, saturates to INT32_MAX.
+    """
     a = np.asarray(a, dtype=np.int64)
     b = np.asarray(b, dtype=np.int64)
-    overflow = (a == INT32_MIN) & (b == INT32_MIN)
-    ab = a * b
-    nudge = np.where(ab >= 0, 1 << 30, 1 - (1 << 30))
-    result = _c_div_pow2_31(ab + nudge)
-    return np.where(overflow, INT32_MAX, result)
+    result = a * b
+    result += 1 << 30
+    result >>= 31
+    # Check the (usually small) multiplier side first: the overflow needs both.
+    small, large = (a, b) if a.size <= b.size else (b, a)
+    if np.any(small == INT32_MIN) and np.any(large == INT32_MIN):
+        result = np.where((a == INT32_MIN) & (b == INT32_MIN), INT32_MAX, result)
+    return result
 
 
 def rounding_divide_by_pot(x, exponent):
-    """gemmlowp ``RoundingDivideByPOT``: round-half-away-from-zero division by 2^exponent."""
+    """gemmlowp ``RoundingDivideByPOT``: round-half-away-from-zero division by 2^exponent.
+
+    gemmlowp adds one when the remainder exceeds half the divisor (half minus
+    one for negative x); that is the floor of (x + half - [x < 0]) / 2^exponent
+    for exponent >= 1, and x itself for exponent 0.
+    """
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
-    mask = (np.int64(1) << exponent) - 1
-    remainder = x & mask
-    threshold = (mask >> 1) + (x < 0)
-    return (x >> exponent) + (remainder > threshold)
+    half = (np.int64(1) << exponent) >> 1
+    if np.all(exponent > 0):
+        result = x >> 63  # -1 where x < 0, else 0
+        result += x
+        result += half
+        result >>= exponent
+        return result
+    return (x + half - ((x < 0) & (exponent > 0))) >> exponent
 
 
 def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
@@ -115,7 +130,7 @@ def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
     shift = np.asarray(shift, dtype=np.int64)
     left_shift = np.maximum(shift, 0)
     right_shift = np.maximum(-shift, 0)
-    shifted = wrap_int32(x * (np.int64(1) << left_shift))
+    shifted = wrap_int32(x * (np.int64(1) << left_shift)) if np.any(left_shift > 0) else wrap_int32(x)
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, quantized_multiplier), right_shift)
 
 

@@ -104,7 +104,8 @@ class Conv2D(Kernel):
             for group in range(self.groups):
                 taps = chunk[..., group * self.filter_depth : (group + 1) * self.filter_depth].reshape(count, depth)
                 acc[:, group * per_group : (group + 1) * per_group] = taps @ self.weights[group]
-            acc = fixedpoint.wrap_int32(acc + self.bias)
+            acc += self.bias
+            acc = fixedpoint.wrap_int32(acc)
             result[start : start + step] = _gemm.requantize(
                 acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation
             ).reshape(chunk.shape[0], out_w, out_channels)
