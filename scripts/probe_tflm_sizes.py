@@ -34,7 +34,7 @@ TARGETS = {
     "arm32": ["arm-none-eabi-g++", "-std=c++17", "-O0", "-S", "-mcpu=cortex-m4", "-mthumb",
               "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
 }
-DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DUSE_TFLM_COMPRESSION"]
+DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DUSE_TFLM_COMPRESSION", "-fno-exceptions", "-fno-rtti"]
 
 # name -> (includes, C++ type). Types are spelled as TFLM spells them.
 GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
@@ -97,6 +97,25 @@ GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
             "PadOpData": "tflite::OpData",
             "SpaceToBatchParams": "tflite::SpaceToBatchParams",
         },
+    ),
+    "allocators": (
+        [
+            "tensorflow/lite/micro/micro_allocator.h", "tensorflow/lite/micro/recording_micro_allocator.h",
+            "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h",
+            "tensorflow/lite/micro/arena_allocator/single_arena_buffer_allocator.h",
+            "tensorflow/lite/micro/arena_allocator/recording_single_arena_buffer_allocator.h",
+        ],
+        {
+            "MicroAllocator": "tflite::MicroAllocator",
+            "RecordingMicroAllocator": "tflite::RecordingMicroAllocator",
+            "GreedyMemoryPlanner": "tflite::GreedyMemoryPlanner",
+            "SingleArenaBufferAllocator": "tflite::SingleArenaBufferAllocator",
+            "RecordingSingleArenaBufferAllocator": "tflite::RecordingSingleArenaBufferAllocator",
+        },
+    ),
+    "builtin_data_allocator": (
+        ["tensorflow/lite/micro/micro_allocator.cc"],
+        {"MicroBuiltinDataAllocator": "tflite::MicroBuiltinDataAllocator"},
     ),
     "concatenation": (["tensorflow/lite/micro/kernels/concatenation.cc"], {"ConcatenationOpData": "tflite::OpData"}),
     "tanh": (["tensorflow/lite/micro/kernels/tanh.cc"], {"TanhOpData": "tflite::OpData"}),
