@@ -19,11 +19,13 @@ from typing import Callable
 import numpy as np
 
 from jsqat_embed.graph.model import Operator
+from jsqat_embed.graph.padding import padding_before
 
 REFERENCE = "reference"
 CMSIS_NN = "cmsis-nn"
-ESP_NN = "esp-nn"
-KERNEL_LIBRARIES = (REFERENCE, CMSIS_NN, ESP_NN)
+ESP_NN = "esp-nn"  # esp-nn's portable/generic builds (ESP32, ESP32-C3): no conv scratch
+ESP_NN_S3 = "esp-nn-s3"  # esp-nn's ESP32-S3 assembly kernels: large conv scratch
+KERNEL_LIBRARIES = (REFERENCE, CMSIS_NN, ESP_NN, ESP_NN_S3)
 
 
 #: a persistent request: a byte count, a struct name, or (struct name, count) for an array
@@ -53,8 +55,10 @@ def _conv(operator: Operator, library: str) -> KernelMemory:
     if library == CMSIS_NN:
         memory.scratch = _cmsis_conv_scratch(operator)
         memory.estimated = True
+    elif library == ESP_NN_S3:
+        memory.scratch = _esp_nn_s3_conv_scratch(operator)
+        memory.estimated = True
     elif library == ESP_NN:
-        memory.scratch = _esp_nn_conv_scratch(operator)
         memory.estimated = True
     return memory
 
@@ -63,8 +67,13 @@ def _depthwise(operator: Operator, library: str) -> KernelMemory:
     filter_tensor = operator.input(1)
     out_channels = filter_tensor.shape[3] if filter_tensor is not None else 0
     memory = KernelMemory("TfLiteDepthwiseConvParams", ["OpDataConv"], [4 * out_channels, 4 * out_channels])
-    if library in (CMSIS_NN, ESP_NN):
-        memory.scratch = _depthwise_scratch(operator, library)
+    if library == CMSIS_NN:
+        memory.scratch = _cmsis_depthwise_scratch(operator)
+        memory.estimated = True
+    elif library == ESP_NN_S3:
+        memory.scratch = _esp_nn_s3_depthwise_scratch(operator)
+        memory.estimated = True
+    elif library == ESP_NN:
         memory.estimated = True
     return memory
 
@@ -85,6 +94,9 @@ def _softmax(operator: Operator, library: str) -> KernelMemory:
     source = operator.input(0)
     if source is not None and source.dtype == "int16":
         memory.prepare = [2 * 513, 2 * 513]  # kInt16LUTArraySize int16 lookup tables
+    if library in (ESP_NN, ESP_NN_S3) and source is not None and source.dtype == "int8":
+        memory.scratch = [4 * source.shape[-1]]  # esp_nn_get_softmax_scratch_size: width * 4
+        memory.estimated = True
     return memory
 
 
@@ -109,6 +121,14 @@ def _simple(params: str | None, *init: str) -> Callable[[Operator, str], KernelM
     return memory
 
 
+def _hard_swish(operator: Operator, library: str) -> KernelMemory:
+    memory = KernelMemory(None, ["HardSwishParams"])
+    if library == ESP_NN_S3:
+        memory.scratch = [512]  # esp_nn_get_hard_swish_scratch_size_esp32s3: two 256-entry tables
+        memory.estimated = True
+    return memory
+
+
 def _decode(operator: Operator, library: str) -> KernelMemory:
     """DECODE: a DecodeState pointer per output, then each output's state (+ zero points)."""
     prepare: list[Request] = [("pointer", len(operator.outputs))]
@@ -125,35 +145,111 @@ def _decode(operator: Operator, library: str) -> KernelMemory:
     return KernelMemory(None, [], prepare)
 
 
-def _cmsis_conv_scratch(operator: Operator) -> list[int]:
-    """arm_convolve_wrapper_s8_get_buffer_size on DSP cores: 2 * kh * kw * cin int16 columns."""
-    filter_tensor = operator.input(1)
-    _, kh, kw, cin = filter_tensor.shape
+def _geometry(operator: Operator):
+    """(input H, W, C), (kernel H, W), (output H, W, C), strides, TFLM's leading padding (H, W)."""
+    source, filter_tensor, output = operator.input(0), operator.input(1), operator.outputs[0]
+    _, height, width, channels = source.shape
+    _, kh, kw, _ = filter_tensor.shape  # OHWI for CONV_2D, 1HWC for DEPTHWISE_CONV_2D
+    _, out_h, out_w, out_c = output.shape
     options = operator.options
-    if kh == kw == 1 and options.get("stride_w", 1) == 1 and options.get("stride_h", 1) == 1:
+    stride = (options.get("stride_h", 1), options.get("stride_w", 1))
+    dilation = (options.get("dilation_h_factor", 1), options.get("dilation_w_factor", 1))
+    pad = (padding_before(height, kh, stride[0], dilation[0], out_h), padding_before(width, kw, stride[1], dilation[1], out_w))
+    return (height, width, channels), (kh, kw), (out_h, out_w, out_c), stride, dilation, pad
+
+
+def _cmsis_conv_scratch(operator: Operator) -> list[int]:
+    """arm_convolve_wrapper_s8_get_buffer_size on DSP cores: two im2col columns of int16."""
+    (_, _, cin), (kh, kw), _, stride, _, pad = _geometry(operator)
+    if kh == kw == 1 and stride == (1, 1) and pad == (0, 0):
         return []  # arm_convolve_1x1_s8_fast needs none
     return [2 * ((kh * kw * cin + 3) // 4 * 4) * 2]
 
 
-def _esp_nn_conv_scratch(operator: Operator) -> list[int]:
-    """esp_nn_get_conv_scratch_size (ESP32-S3): the filter copy plus padded input rows, bounded."""
-    filter_tensor = operator.input(1)
-    source = operator.input(0)
-    _, kh, kw, cin = filter_tensor.shape
-    _, height, width, _ = source.shape
-    filter_copy = filter_tensor.size + 16
-    padded_input = (width + kw) * (height + kh) * cin if operator.options.get("padding") == "SAME" else 0
-    return [filter_copy + padded_input + 32]
+def _cmsis_depthwise_scratch(operator: Operator) -> list[int]:
+    """arm_depthwise_conv_wrapper_s8_get_buffer_size: none for the 3x3 fast path, else a column of int16."""
+    (_, _, channels), (kh, kw), _, _, _, pad = _geometry(operator)
+    multiplier = operator.options.get("depth_multiplier", 1)
+    if multiplier == 1 and kh == kw == 3 and max(pad) <= 1:
+        return []
+    return [2 * kh * kw * channels * multiplier] if multiplier == 1 else []
 
 
-def _depthwise_scratch(operator: Operator, library: str) -> list[int]:
-    filter_tensor = operator.input(1)
-    source = operator.input(0)
-    _, kh, kw, channels = filter_tensor.shape
-    if library == CMSIS_NN:
-        return [kh * kw * channels * 2]
-    _, height, width, _ = source.shape
-    return [(width + kw) * (height + kh) * channels + kh * kw * channels + 32]
+def _esp_nn_s3_conv_scratch(operator: Operator) -> list[int]:
+    """esp_nn_get_conv_scratch_size_esp32s3 (esp-nn, src/convolution/esp_nn_conv_esp32s3.c).
+
+    Three regimes: 1x1 stride-1 unpadded (channel-padded copies), im2col for thin
+    filters, and otherwise a filter copy padded to 16 channels plus a padded input.
+    Dilated convolutions run TFLM's reference code and ask for nothing.
+    """
+    (height, width, cin), (kh, kw), (out_h, out_w, cout), stride, dilation, pad = _geometry(operator)
+    if dilation != (1, 1):
+        return []
+    margin = 64  # 16 alignment + 48 assembly over-read
+    if kh == kw == 1 and pad == (0, 0) and stride == (1, 1):
+        channels8 = (cin + 7) // 8 * 8
+        transpose = 0 if width * height < 8 else 2 * 8 * channels8
+        padded_input = width * height * channels8 if cin % 8 else 0
+        return [padded_input + channels8 * cout + transpose + margin]
+    row = kw * cin
+    window = kh * kw * cin
+    if row < 16 and window >= 16:
+        window16 = (window + 15) // 16 * 16
+        return [cout * 4 + 16 + cout * window16 + 16 + window16 + margin]
+    channels16 = (cin + 15) // 16 * 16
+    padded_input = 0 if pad == (0, 0) else (width + 2 * pad[1]) * (height + 2 * pad[0]) * cin
+    filter_copy = kh * kw * channels16 * cout
+    filter_rows = (row + 15) // 16 * 16 * kh * cout
+    pad_right = max(0, out_w * stride[1] + kw - 1 - width)
+    pad_bottom = max(0, out_h * stride[0] + kh - 1 - height)
+    boundary = (width + pad_right) * (height + pad_bottom) * cin if (pad_right or pad_bottom) else 0
+    return [padded_input + filter_copy + filter_rows + boundary + margin + cout * 4]
+
+
+def _esp_nn_s3_depthwise_scratch(operator: Operator) -> list[int]:
+    """esp_nn_get_depthwise_conv_scratch_size_esp32s3 (esp-nn, esp_nn_depthwise_conv_esp32s3.c)."""
+    (height, width, channels), (kh, kw), (out_h, out_w, _), stride, dilation, pad = _geometry(operator)
+    if dilation != (1, 1):
+        return []
+    multiplier = operator.options.get("depth_multiplier", 1)
+    filter_size = kh * kw * channels * multiplier
+    if multiplier == 1 and channels % 8 == 0:
+        if kh == kw == 3:
+            if channels % 16 == 0:
+                if pad != (0, 0):
+                    pad_w, pad_h = 2 * pad[1], 2 * pad[0]
+                else:
+                    pad_w, pad_h = out_w * stride[1] + 2 - width, out_h * stride[0] + 2 - height
+                if pad_w or pad_h:
+                    full = (width + pad_w) * (height + pad_h) * channels
+                    if full <= 40 * 1024:
+                        return [filter_size + full + 16]
+                    return [filter_size + (width + pad_w) * kh * channels + 16]
+                return [filter_size + 16]
+            if channels >= 12:
+                channels16 = (channels + 15) // 16 * 16
+                total_pad_w = 2 * pad[1] + max(0, out_w * stride[1] + 2 - width)
+                total_pad_h = 2 * pad[0] + max(0, out_h * stride[0] + 2 - height)
+                return [9 * channels16 + (width + total_pad_w) * (height + total_pad_h) * channels16
+                        + out_w * out_h * channels16 + 64]
+            return [2 * (filter_size + width * height * channels) + 32]
+        s16 = 2 * (filter_size + width * height * channels)
+        if s16 <= 48 * 1024:
+            return [s16 + 32]
+        return [2 * filter_size + 2 * width * kh * channels + 32]
+    if multiplier == 1 and channels > 3:
+        channels8 = (channels + 7) // 8 * 8
+
+        def up16(value: int) -> int:
+            return (value + 15) // 16 * 16
+
+        input_start = up16(2 * kh * kw * channels8)
+        out_start = up16(input_start + 2 * width * height * channels8)
+        bias_start = up16(out_start + out_w * out_h * channels8)
+        return [bias_start + 3 * 4 * channels8 + 16]
+    if multiplier % 4 == 0:
+        return [2 * (filter_size + width * height * channels) + 32]
+    return [32]
 
 
 KERNELS: dict[str, Callable[[Operator, str], KernelMemory]] = {
@@ -171,7 +267,7 @@ KERNELS: dict[str, Callable[[Operator, str], KernelMemory]] = {
     "MAX_POOL_2D": _simple("TfLitePoolParams", "OpDataPooling"),
     "LOGISTIC": _simple(None, "OpDataLogistic"),
     "TANH": _simple(None, "TanhOpData"),
-    "HARD_SWISH": _simple(None, "HardSwishParams"),
+    "HARD_SWISH": _hard_swish,
     "LEAKY_RELU": _simple("TfLiteLeakyReluParams", "LeakyReluOpData"),
     "RELU": _simple(None, "ReluOpData"),
     "RELU6": _simple(None, "Relu6OpData"),

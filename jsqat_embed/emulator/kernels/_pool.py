@@ -6,7 +6,7 @@ import numpy as np
 
 from jsqat_embed.emulator import fixedpoint
 from jsqat_embed.emulator.kernel import Kernel
-from jsqat_embed.emulator.kernels._window import output_size, padding_before
+from jsqat_embed.graph.padding import output_size, padding_before
 from jsqat_embed.emulator.kernels.conv_2d import padded_windows
 
 

@@ -15,7 +15,7 @@ import numpy as np
 from jsqat_embed.emulator import fixedpoint
 from jsqat_embed.emulator.kernel import Kernel
 from jsqat_embed.emulator.kernels import _gemm
-from jsqat_embed.emulator.kernels._window import output_size, padding_before
+from jsqat_embed.graph.padding import output_size, padding_before
 
 
 def padded_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],

@@ -1,4 +1,4 @@
-"""Padding arithmetic shared by convolution and pooling kernels (TFLM's padding.h)."""
+"""Padding arithmetic of TFLM's padding.h, shared by the emulator's kernels and the arena estimator."""
 
 from __future__ import annotations
 
