@@ -1,0 +1,57 @@
+"""``jsqat-embed boards``: the bundled board profiles."""
+
+from __future__ import annotations
+
+import typer
+
+from jsqat_embed.cli.common import print_json, user_errors
+
+
+def _kib(count: int) -> str:
+    return f"{count / (1 << 20):.1f} MiB" if count >= 1 << 20 else f"{count // 1024} KiB"
+
+
+def boards_command(
+    json_output: bool = typer.Option(False, "--json", help="Print a JSON document instead of a table."),
+) -> None:
+    """List the bundled board profiles: core, clock, memory regions, kernel library."""
+    from jsqat_embed.boards import board_directory, list_boards
+
+    with user_errors(json_output):
+        boards = list_boards()
+    if json_output:
+        print_json({
+            "directory": str(board_directory()),
+            "boards": [
+                {
+                    "id": b.id, "name": b.name, "mcu": b.mcu, "core": b.core, "pointer_bits": b.pointer_bits,
+                    "clock_mhz": b.clock_mhz, "kernel_library": b.kernel_library,
+                    "build_systems": list(b.build_systems), "int8_macs_per_cycle": b.int8_macs_per_cycle,
+                    "tflm_runtime": b.tflm_runtime, "sources": list(b.sources),
+                    "regions": [
+                        {"name": r.name, "kind": r.kind, "size_bytes": r.size_bytes,
+                         "reserved_bytes": r.reserved_bytes, "note": r.note}
+                        for r in b.regions
+                    ],
+                }
+                for b in boards
+            ],
+        })
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console(width=max(Console().width, 120))
+    table = Table(header_style="bold")
+    for column in ("id", "core", "MHz", "kernels", "flash", "RAM regions"):
+        table.add_column(column)
+    for b in boards:
+        flash = ", ".join(f"{r.name} {_kib(r.size_bytes)}" for r in b.regions if r.is_flash)
+        ram = ", ".join(f"{r.name} {_kib(r.size_bytes)}" for r in b.regions if not r.is_flash)
+        table.add_row(b.id, b.core, f"{b.clock_mhz:g}", b.kernel_library, flash, ram)
+    console.print(table)
+    console.print(f"{len(boards)} profiles in {board_directory()}; add your own with --board-file PATH")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("boards")(boards_command)

@@ -1,0 +1,100 @@
+"""`jsqat-embed fit-check` and `jsqat-embed boards`: verdicts, exit codes, JSON, errors, no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from jsqat_embed.cli.main import create_app
+from jsqat_embed.training.zoo import zoo_model
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[2]
+DEMO = REPO / "models" / "demo_mobilenetv2_a035_96.tflite"
+
+
+def test_mobilenetv2_96_fits_the_nano_33_ble_sense():
+    result = runner.invoke(create_app(), ["fit-check", str(DEMO), "--board", "arduino-nano-33-ble-sense"])
+    assert result.exit_code == 0, result.output
+    assert "arduino-nano-33-ble-sense" in result.output and "yes" in result.output
+
+
+def test_json_has_the_documented_shape():
+    result = runner.invoke(create_app(), ["fit-check", str(DEMO), "-b", "arduino-nano-33-ble-sense", "-b", "host", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["model"] == str(DEMO)
+    for entry in data["boards"]:
+        assert set(entry) >= {"board", "fits", "flash", "ram", "placement", "latency_ms_estimate"}
+        assert set(entry["flash"]) >= {"model", "runtime", "reserve", "total", "capacity"}
+        assert set(entry["ram"]) >= {"arena", "reserve", "total", "capacity"}
+        assert entry["flash"]["total"] == entry["flash"]["model"] + entry["flash"]["runtime"] + entry["flash"]["reserve"]
+        assert entry["ram"]["total"] == entry["ram"]["arena"] + entry["ram"]["reserve"]
+    host = next(e for e in data["boards"] if e["board"] == "host")
+    assert host["ram"]["arena_exact"] is True
+    drivers = data["ram_drivers"]
+    assert 1 <= len(drivers) <= 3
+    assert drivers == sorted(drivers, key=lambda d: -d["bytes"])
+    # what is alive at the peak cannot exceed the planned head
+    assert sum(d["bytes"] for d in drivers) <= data["boards"][0]["ram"]["arena_head"]
+
+
+@pytest.mark.slow
+def test_dense_vgg19_224_does_not_fit_esp32s3_n8r8_and_says_why():
+    path = zoo_model("vgg19", size=224)
+    result = runner.invoke(create_app(), ["fit-check", str(path), "--board", "esp32s3-devkitc-n8r8"])
+    assert result.exit_code == 1, result.output
+    assert "NO" in result.output
+    # one glance: the flash line names model size against the 8 MiB flash
+    assert "flash: model" in result.output and "> 8.00 MiB 'flash'" in result.output
+    assert "hint:" in result.output
+
+
+def test_exit_code_1_when_any_board_does_not_fit():
+    result = runner.invoke(create_app(), ["fit-check", str(DEMO), "-b", "host", "-b", "esp32-devkitc"])
+    assert result.exit_code == 1, result.output
+    assert "esp32-devkitc" in result.output and "largest contiguous RAM region" in result.output
+
+
+def test_bad_inputs_exit_2_with_one_line(tmp_path):
+    bad_board = tmp_path / "b.toml"
+    bad_board.write_text("[board]\nid = 3\n")
+    cases = [
+        ["fit-check", str(DEMO), "--board-file", str(bad_board)],
+        ["fit-check", str(DEMO), "--board", "no-such-board"],
+        ["fit-check", str(tmp_path / "missing.tflite"), "--board", "host"],
+        ["fit-check", str(DEMO)],
+    ]
+    (tmp_path / "junk.tflite").write_bytes(b"not a flatbuffer at all")
+    cases.append(["fit-check", str(tmp_path / "junk.tflite"), "--board", "host"])
+    for args in cases:
+        result = runner.invoke(create_app(), args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "error:" in result.output
+
+
+def test_boards_lists_profiles_as_json():
+    result = runner.invoke(create_app(), ["boards", "--json"])
+    assert result.exit_code == 0
+    data = json.loads(result.output)
+    ids = {b["id"] for b in data["boards"]}
+    assert {"host", "esp32s3-devkitc-n8r8", "arduino-nano-33-ble-sense"} <= ids
+    assert all(b["sources"] for b in data["boards"])
+
+
+def test_fit_check_never_imports_tensorflow():
+    code = (
+        "import sys\n"
+        "from jsqat_embed.cli.main import main\n"
+        f"sys.argv = ['jsqat-embed', 'fit-check', {str(DEMO)!r}, '--all', '--json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'tensorflow' not in sys.modules, 'tensorflow was imported'\n"
+        "print('clean')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "clean" in result.stdout, result.stderr[-2000:]
