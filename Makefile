@@ -1,5 +1,5 @@
 # The two commands of the README:
-#   make demo  - set up, then build a model, inspect it, verify it and render firmware
+#   make demo  - set up, then inspect the bundled model, verify it against TFLM and fit-check it
 #   make test  - set up, then run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -38,10 +38,10 @@ demo: setup
 	$(BIN)/jsqat-embed inspect $(DEMO_MODEL)
 	$(BIN)/jsqat-embed verify $(DEMO_MODEL) --random 8
 	$(BIN)/jsqat-embed fit-check $(DEMO_MODEL) --all; test $$? -le 1
-	$(BIN)/jsqat-embed build $(DEMO_MODEL) --board esp32s3 -o demo_out/esp32s3 --force
 
 bench: setup
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python bench/emulator.py
+	TF_USE_LEGACY_KERAS=1 $(BIN)/python bench/fit_check.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info

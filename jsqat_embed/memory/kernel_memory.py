@@ -48,33 +48,19 @@ def _channels(operator: Operator, input_index: int = 1) -> int:
     return weights.quantization.channels
 
 
-def _conv(operator: Operator, library: str) -> KernelMemory:
-    filter_tensor = operator.input(1)
-    out_channels = filter_tensor.shape[0] if filter_tensor is not None else 0
-    memory = KernelMemory("TfLiteConvParams", ["OpDataConv"], [4 * out_channels, 4 * out_channels])
-    if library == CMSIS_NN:
-        memory.scratch = _cmsis_conv_scratch(operator)
-        memory.estimated = True
-    elif library == ESP_NN_S3:
-        memory.scratch = _esp_nn_s3_conv_scratch(operator)
-        memory.estimated = True
-    elif library == ESP_NN:
-        memory.estimated = True
-    return memory
+def _convolution(params: str, channel_axis: int, scratch_rules: dict) -> Callable[[Operator, str], KernelMemory]:
+    """CONV_2D / DEPTHWISE_CONV_2D: OpDataConv, per-channel multiplier and shift arrays, library scratch."""
 
+    def memory(operator: Operator, library: str) -> KernelMemory:
+        filter_tensor = operator.input(1)
+        out_channels = filter_tensor.shape[channel_axis] if filter_tensor is not None else 0
+        result = KernelMemory(params, ["OpDataConv"], [4 * out_channels, 4 * out_channels])
+        if library != REFERENCE:
+            rule = scratch_rules.get(library)
+            result.scratch = rule(operator) if rule else []
+            result.estimated = True
+        return result
 
-def _depthwise(operator: Operator, library: str) -> KernelMemory:
-    filter_tensor = operator.input(1)
-    out_channels = filter_tensor.shape[3] if filter_tensor is not None else 0
-    memory = KernelMemory("TfLiteDepthwiseConvParams", ["OpDataConv"], [4 * out_channels, 4 * out_channels])
-    if library == CMSIS_NN:
-        memory.scratch = _cmsis_depthwise_scratch(operator)
-        memory.estimated = True
-    elif library == ESP_NN_S3:
-        memory.scratch = _esp_nn_s3_depthwise_scratch(operator)
-        memory.estimated = True
-    elif library == ESP_NN:
-        memory.estimated = True
     return memory
 
 
@@ -253,8 +239,9 @@ def _esp_nn_s3_depthwise_scratch(operator: Operator) -> list[int]:
 
 
 KERNELS: dict[str, Callable[[Operator, str], KernelMemory]] = {
-    "CONV_2D": _conv,
-    "DEPTHWISE_CONV_2D": _depthwise,
+    "CONV_2D": _convolution("TfLiteConvParams", 0, {CMSIS_NN: _cmsis_conv_scratch, ESP_NN_S3: _esp_nn_s3_conv_scratch}),
+    "DEPTHWISE_CONV_2D": _convolution("TfLiteDepthwiseConvParams", 3, {
+        CMSIS_NN: _cmsis_depthwise_scratch, ESP_NN_S3: _esp_nn_s3_depthwise_scratch}),
     "FULLY_CONNECTED": _fully_connected,
     "SOFTMAX": _softmax,
     "MEAN": _reduce("TfLiteReducerParams"),
