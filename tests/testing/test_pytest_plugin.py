@@ -32,12 +32,16 @@ def test_assert_bit_exact_names_the_first_divergent_operator(monkeypatch):
 
 
 def test_readme_example_runs_through_the_plugin(pytester):
-    path = zoo_model("resnet_style", size=32)
-    pytester.makepyfile(
-        f"""
-        def test_model_is_bit_exact(bit_exact):
-            bit_exact({str(path)!r}, samples=4)
-        """
-    )
+    """The README's example, copied out of the README verbatim, beside a real model.tflite."""
+    import re
+    import shutil
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Bit-exactness in your own pytest", 1)[1]
+    example = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    assert "bit_exact(" in example and "model.tflite" in example
+    shutil.copy(zoo_model("resnet_style", size=32), pytester.path / "model.tflite")
+    pytester.makepyfile(test_readme=example)
     result = pytester.runpytest_subprocess()  # the fixture comes from the pytest11 entry point
     result.assert_outcomes(passed=1)
