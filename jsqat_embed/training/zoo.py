@@ -172,3 +172,41 @@ def zoo_model(arch: str, *, size: int, steps: int = 3, **kwargs) -> Path:
         return convert_trained(model, (size, size, 3), steps=steps)
 
     return cached_tflite(key, build)
+
+
+def prune_briefly(model, input_shape: tuple[int, ...], sparsity: float, *, steps: int = 4, seed: int = 0, batch: int = 8):
+    """Layer-wise unstructured magnitude pruning with tfmot to ``sparsity``, then stripped.
+
+    ``ConstantSparsity`` with ``frequency=1`` prunes at every step (the default
+    frequency of 100 would export a short run unpruned); every prunable layer
+    (Conv2D, DepthwiseConv2D, Dense) reaches the target on its own. The
+    sparsity the model really has is measured from the exported .tflite by the
+    callers, never assumed from this argument.
+    """
+    import tensorflow_model_optimization as tfmot
+
+    schedule = tfmot.sparsity.keras.ConstantSparsity(sparsity, begin_step=0, frequency=1)
+    pruned = tfmot.sparsity.keras.prune_low_magnitude(model, pruning_schedule=schedule)
+    rng = np.random.default_rng(seed)
+    x = rng.uniform(-1.0, 1.0, size=(steps * batch, *input_shape)).astype(np.float32)
+    y = rng.uniform(-1.0, 1.0, size=(steps * batch, *(int(d) for d in model.output_shape[1:]))).astype(np.float32)
+    pruned.compile(optimizer=keras().optimizers.Adam(1e-4), loss="mse")
+    pruned.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False,
+               callbacks=[tfmot.sparsity.keras.UpdatePruningStep()])
+    return tfmot.sparsity.keras.strip_pruning(pruned)
+
+
+def pruned_zoo_model(arch: str, *, size: int, sparsity: float, steps: int = 3, **kwargs) -> Path:
+    """A cached full-int8 .tflite of ``arch``, briefly trained, then pruned with tfmot to ``sparsity``."""
+    key = f"pruned-{arch}-{size}-" + "-".join(f"{k}{v}" for k, v in sorted(kwargs.items())) + f"-s{steps}-p{sparsity}"
+
+    def build() -> bytes:
+        from jsqat_embed.training.convert import to_int8_tflite
+
+        input_shape = (size, size, 3)
+        keras().utils.set_random_seed(0)
+        model = train_briefly(ARCHITECTURES[arch](size=size, **kwargs), input_shape, steps=steps)
+        model = prune_briefly(model, input_shape, sparsity)
+        return to_int8_tflite(model, [calibration(input_shape, seed=1)])
+
+    return cached_tflite(key, build)

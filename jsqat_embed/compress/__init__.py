@@ -1,0 +1,1 @@
+"""Weight compression TFLM itself decodes (DECODE: PRUNING, LUT)."""
