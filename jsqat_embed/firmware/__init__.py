@@ -1,0 +1,1 @@
+"""Firmware: template context computed in Python, rendered from firmware_templates/ with Jinja2."""
