@@ -27,7 +27,7 @@ def fit_check_command(
     """Flash and RAM (arena to the byte) against board profiles; exit 0 iff it fits every board asked for."""
     from jsqat_embed.boards import list_boards, load_board, load_board_file
     from jsqat_embed.errors import BoardProfileError
-    from jsqat_embed.memory.fit import fit_board, sparsity_hint
+    from jsqat_embed.memory.fit import fit_board, fit_with_encodings, sparsity_hint
     from jsqat_embed.tflite import read_model
 
     with user_errors(json_output):
@@ -36,7 +36,13 @@ def fit_check_command(
         graph = read_model(model)
         profiles = list_boards() if all_boards else [load_board(name) for name in board]
         profiles += [load_board_file(path) for path in board_file]
-        fits = [fit_board(graph, profile) for profile in profiles]
+        dense = [fit_board(graph, profile) for profile in profiles]
+        pruned = None
+        if not all(fit.fits for fit in dense) and not any(op.opcode == "TFLM_DECODE" for op in graph.operators):
+            from jsqat_embed.compress.plan import pruned_variant
+
+            pruned = pruned_variant(graph)
+        fits = [fit if fit.fits or pruned is None else fit_with_encodings(graph, fit.board, pruned) for fit in dense]
         hints = {fit.board.id: _hint(graph, fit, fits, sparsity_hint) for fit in fits if not fit.fits}
     drivers = _drivers(fits[0]) if fits else []
     if json_output:
@@ -94,7 +100,8 @@ def _print(model: Path, fits, hints, drivers) -> None:
                             ("latency", "right")):
         table.add_column(column, justify=justify, no_wrap=True)
     for fit in fits:
-        verdict = "[green]yes[/green]" if fit.fits else "[red]NO[/red]"
+        verdict = ("[green]yes[/green]" if fit.encoding == "dense" else "[green]pruned[/green]") if fit.fits \
+            else "[red]NO[/red]"
         table.add_row(
             fit.board.id, verdict,
             f"{_kib(fit.flash_total)} / {_kib(fit.flash_capacity)}", f"{fit.flash_headroom:.0%}",

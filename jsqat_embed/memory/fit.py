@@ -51,6 +51,8 @@ class BoardFit:
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
+    encoding: str = "dense"  # "prune" when DECODE pruning is what makes it fit
+    dense: "BoardFit | None" = None  # the dense figures when another encoding was chosen
 
     @property
     def arena_bytes(self) -> int:
@@ -101,6 +103,11 @@ class BoardFit:
                 "arena": self.arena_region.name if self.arena_region else None,
             },
             "latency_ms_estimate": round(self.latency_ms, 1),
+            "encoding": self.encoding,
+            "dense": None if self.dense is None else {
+                "fits": self.dense.fits, "flash_total": self.dense.flash_total, "ram_total": self.dense.ram_total,
+                "reasons": self.dense.reasons,
+            },
             "macs": self.macs,
             "reasons": self.reasons,
             "warnings": self.warnings,
@@ -141,11 +148,13 @@ def _arena_for(model: Model, board: BoardProfile) -> ArenaEstimate:
     return estimate_arena(model, board.target, board.kernel_library, tflm_version=DEFAULT_TFLM_VERSION)
 
 
-def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None = None) -> BoardFit:
+def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None = None,
+              file_bytes: int | None = None) -> BoardFit:
+    """The fit of ``model`` as it is (``file_bytes`` overrides its size, for planned encodings)."""
     arena = arena or _arena_for(model, board)
     margin = ram_margin(model, arena, board)
     runtime = runtime_code(model, board.kernel_library)
-    size = model_bytes(model)
+    size = model_bytes(model) if file_bytes is None else (file_bytes + 15) // 16 * 16
     macs = sum(count_macs(op) for op in model.operators)
     reasons: list[str] = []
     warnings: list[str] = []
@@ -216,6 +225,31 @@ def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None 
         margin=margin, arena_region=arena_region, ram_reserve=ram_reserve, ram_capacity=ram_capacity,
         macs=macs, latency_ms=seconds * 1000, reasons=reasons, warnings=warnings, assumptions=assumptions,
     )
+
+
+def fit_with_encodings(model: Model, board: BoardProfile, pruned=None) -> BoardFit:
+    """The dense fit, or the DECODE-pruned one when only that fits (``pruned``: plan.pruned_variant()).
+
+    The pruned figures are the encoded file size (estimated from the encodings,
+    conservative by ~1 %) and the arena with the decoded weights planned where
+    TFLM puts them (exact on the host).
+    """
+    dense = fit_board(model, board)
+    if dense.fits or pruned is None:
+        return dense
+    variant, file_bytes, chosen = pruned
+    candidate = fit_board(variant, board, file_bytes=file_bytes)
+    if not candidate.fits:
+        return dense
+    candidate.encoding = "prune"
+    candidate.dense = dense
+    weights = sum(c.dense_bytes for c in chosen)
+    encoded = sum(c.encoded_bytes for c in chosen)
+    candidate.warnings.insert(0, (
+        f"fits only with DECODE pruning of {len(chosen)} weight tensors ({_kb(weights)} -> {_kb(encoded)}; "
+        f"decoding adds {_kb(max(0, candidate.arena.total - dense.arena.total))} of arena): "
+        "run `jsqat-embed compress --method prune` and deploy the compressed model"))
+    return candidate
 
 
 def _kb(count: int) -> str:

@@ -98,3 +98,26 @@ def test_fit_check_never_imports_tensorflow():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "clean" in result.stdout, result.stderr[-2000:]
+
+
+def test_cli_chooses_pruning_when_it_makes_the_model_fit(tmp_path):
+    from jsqat_embed.boards import load_board_file
+    from jsqat_embed.memory.fit import fit_board
+    from jsqat_embed.tflite import read_model
+    from jsqat_embed.training.zoo import pruned_zoo_model
+
+    path = pruned_zoo_model("mobilenetv2", size=96, alpha=0.35, sparsity=0.5)
+    text = (REPO / "boards" / "arduino-nano-33-ble-sense.toml").read_text().replace(
+        'id = "arduino-nano-33-ble-sense"', 'id = "tight-nano"')
+    board_file = tmp_path / "tight-nano.toml"
+    board_file.write_text(text)
+    dense_need = fit_board(read_model(path), load_board_file(board_file)).flash_total
+    board_file.write_text(text.replace("size_bytes = 1048576", f"size_bytes = {dense_need - 1}"))
+    result = runner.invoke(create_app(), ["fit-check", str(path), "--board-file", str(board_file), "--json"])
+    assert result.exit_code == 0, result.output
+    entry = json.loads(result.output)["boards"][0]
+    assert entry["encoding"] == "prune" and entry["dense"]["fits"] is False
+    assert "TFLM_DECODE" in entry["flash"]["runtime_ops"]
+    assert entry["flash"]["model"] < entry["dense"]["flash_total"]
+    text_result = runner.invoke(create_app(), ["fit-check", str(path), "--board-file", str(board_file)])
+    assert "pruned" in text_result.output and "jsqat-embed compress --method prune" in text_result.output

@@ -90,3 +90,31 @@ def test_nothing_fits_when_flash_is_too_small_anywhere(tmp_path, demo):
 def test_latency_scales_with_clock_and_throughput(tmp_path, demo):
     fit = fit_board(demo, board(tmp_path, region("flash", "flash", 4 << 20) + region("ram", "sram", 1 << 20)))
     assert fit.latency_ms == pytest.approx(fit.macs / (1.0 * 100e6) * 1000)
+
+
+def test_pruned_encoding_is_chosen_when_only_it_fits(tmp_path):
+    from jsqat_embed.compress.encoder import compress_model
+    from jsqat_embed.compress.plan import pruned_variant
+    from jsqat_embed.memory.fit import fit_with_encodings
+    from jsqat_embed.training.zoo import pruned_zoo_model
+
+    data = pruned_zoo_model("mobilenetv2", size=96, alpha=0.35, sparsity=0.5).read_bytes()
+    model = read_model(data)
+    compressed, report = compress_model(data, "prune")
+    # flash one byte short of what the dense model needs: only the pruned model can fit
+    roomy = fit_board(model, board(tmp_path, region("flash", "flash", 8 << 20) + region("ram", "sram", 1 << 20), "cmsis-nn"))
+    flash = roomy.flash_total - 1
+    profile = board(tmp_path, region("flash", "flash", flash) + region("ram", "sram", 1 << 20), "cmsis-nn")
+    dense = fit_board(model, profile)
+    assert not dense.fits
+    chosen = fit_with_encodings(model, profile, pruned_variant(model))
+    assert chosen.fits and chosen.encoding == "prune"
+    assert not chosen.dense.fits and chosen.dense.flash_total == dense.flash_total
+    # the flash it reports is that of the real compressed file, within the estimate's +2 %
+    assert len(compressed) <= chosen.model_bytes <= len(compressed) * 1.02 + 16
+    # and the RAM is that of the real compressed model's arena (decoded weights included)
+    real = fit_board(read_model(compressed), profile)
+    assert chosen.arena.total == real.arena.total
+    assert chosen.arena.total > dense.arena.total
+    assert "TFLM_DECODE" in chosen.runtime.ops
+    assert any("DECODE pruning" in w for w in chosen.warnings)
