@@ -19,6 +19,7 @@ REGION_KINDS = ("flash", "external_flash", "sram", "psram", "sdram")
 FLASH_KINDS = ("flash", "external_flash")
 RAM_KINDS = ("sram", "psram", "sdram")
 RUNTIMES = ("firmware", "python-wheel")
+BUILD_SYSTEMS = ("esp-idf", "arduino", "platformio", "zephyr", "cmake", "pico-sdk", "python")
 
 _BOARD_KEYS = {
     # key: (type, required)
@@ -33,6 +34,7 @@ _BOARD_KEYS = {
     "int8_macs_per_cycle": ((int, float), True),
     "sources": (list, True),
     "tflm_runtime": (str, False),
+    "aliases": (list, False),
 }
 _REGION_KEYS = {
     "name": (str, True),
@@ -40,6 +42,19 @@ _REGION_KEYS = {
     "size_bytes": (int, True),
     "reserved_bytes": (int, True),
     "note": (str, False),
+    "origin": (int, False),
+}
+# Facts the firmware templates need, each used by one build system.
+_FIRMWARE_KEYS = {
+    "idf_target": (str, False),
+    "platformio_platform": (str, False),
+    "platformio_board": (str, False),
+    "platformio_framework": (str, False),
+    "arduino_library": (str, False),
+    "arduino_header": (str, False),
+    "pico_board": (str, False),
+    "cpu_flags": (str, False),
+    "zephyr_board": (str, False),
 }
 
 
@@ -50,6 +65,7 @@ class MemoryRegion:
     size_bytes: int
     reserved_bytes: int
     note: str = ""
+    origin: int | None = None
 
     @property
     def available_bytes(self) -> int:
@@ -79,6 +95,8 @@ class BoardProfile:
     regions: tuple[MemoryRegion, ...]
     tflm_runtime: str = "firmware"
     path: Path | None = None
+    aliases: tuple[str, ...] = ()
+    firmware: dict | None = None
 
     @property
     def target(self) -> str:
@@ -117,7 +135,11 @@ def load_board(name: str) -> BoardProfile:
     path = board_directory() / f"{name}.toml"
     if path.is_file():
         return load_board_file(path)
-    known = [b.id for b in list_boards()]
+    boards = list_boards()
+    for board in boards:
+        if name in board.aliases:
+            return board
+    known = [b.id for b in boards]
     close = [k for k in known if name.lower() in k or k.startswith(name.lower()[:5])]
     hint = f" Did you mean {', '.join(close)}?" if close else ""
     raise BoardProfileError(f"unknown board {name!r}.{hint} Known boards: {', '.join(known)} (or pass --board-file PATH)")
@@ -140,9 +162,14 @@ def load_board_file(path: str | Path) -> BoardProfile:
 
 def _parse(data: dict, path: Path) -> BoardProfile:
     where = str(path)
-    unknown = set(data) - {"board", "regions"}
+    unknown = set(data) - {"board", "regions", "firmware"}
     if unknown:
-        raise BoardProfileError(f"{where}: unknown top-level key(s) {', '.join(sorted(unknown))}; expected [board] and [[regions]]")
+        raise BoardProfileError(
+            f"{where}: unknown top-level key(s) {', '.join(sorted(unknown))}; expected [board], [[regions]], [firmware]")
+    firmware = data.get("firmware", {})
+    if not isinstance(firmware, dict):
+        raise BoardProfileError(f"{where}: [firmware] must be a table")
+    _check_table(firmware, _FIRMWARE_KEYS, f"{where} [firmware]")
     if not isinstance(data.get("board"), dict):
         raise BoardProfileError(f"{where}: missing [board] table")
     board = _check_table(data["board"], _BOARD_KEYS, f"{where} [board]")
@@ -162,8 +189,10 @@ def _parse(data: dict, path: Path) -> BoardProfile:
         if not 0 <= region["reserved_bytes"] <= region["size_bytes"]:
             raise BoardProfileError(
                 f"{context}: reserved_bytes {region['reserved_bytes']} must be between 0 and size_bytes {region['size_bytes']}")
+        if "origin" in region and not 0 <= region["origin"] < 1 << 64:
+            raise BoardProfileError(f"{context}: origin {region['origin']} is not an address")
         regions.append(MemoryRegion(region["name"], region["kind"], region["size_bytes"], region["reserved_bytes"],
-                                    region.get("note", "")))
+                                    region.get("note", ""), region.get("origin")))
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
         raise BoardProfileError(f"{where}: region names must be unique, got {', '.join(names)}")
@@ -185,6 +214,13 @@ def _parse(data: dict, path: Path) -> BoardProfile:
     for key in ("build_systems", "sources"):
         if not board[key] or not all(isinstance(item, str) and item for item in board[key]):
             raise BoardProfileError(f"{where}: {key} must be a non-empty list of strings")
+    unknown_systems = [b for b in board["build_systems"] if b not in BUILD_SYSTEMS]
+    if unknown_systems:
+        raise BoardProfileError(
+            f"{where}: build_systems {', '.join(unknown_systems)} not among {', '.join(BUILD_SYSTEMS)}")
+    aliases = board.get("aliases", [])
+    if not all(isinstance(a, str) and a for a in aliases):
+        raise BoardProfileError(f"{where}: aliases must be a list of names")
     if not board["id"].replace("-", "").replace("_", "").isalnum():
         raise BoardProfileError(f"{where}: id {board['id']!r} may only hold letters, digits, '-' and '_'")
     return BoardProfile(
@@ -192,7 +228,7 @@ def _parse(data: dict, path: Path) -> BoardProfile:
         pointer_bits=board["pointer_bits"], clock_mhz=float(board["clock_mhz"]),
         kernel_library=board["kernel_library"], build_systems=tuple(board["build_systems"]),
         int8_macs_per_cycle=float(board["int8_macs_per_cycle"]), sources=tuple(board["sources"]),
-        regions=tuple(regions), tflm_runtime=runtime, path=path,
+        regions=tuple(regions), tflm_runtime=runtime, path=path, aliases=tuple(aliases), firmware=dict(firmware),
     )
 
 

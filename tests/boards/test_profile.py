@@ -44,7 +44,7 @@ core = "Cortex-M4F"
 pointer_bits = 32
 clock_mhz = 64
 kernel_library = "cmsis-nn"
-build_systems = ["make"]
+build_systems = ["cmake"]
 int8_macs_per_cycle = 0.5
 sources = ["https://example.com/datasheet"]
 
@@ -83,6 +83,7 @@ def test_a_user_board_file_loads(tmp_path):
     (lambda s: s.replace("size_bytes = 262144", "size_bytes = 262144 262144"), "not valid TOML"),
     (lambda s: s.replace('name = "ram"', 'name = "flash"'), "region names must be unique"),
     (lambda s: s.replace("int8_macs_per_cycle = 0.5", "int8_macs_per_cycle = 0"), "int8_macs_per_cycle must be positive"),
+    (lambda s: s.replace('build_systems = ["cmake"]', 'build_systems = ["bazel"]'), "build_systems bazel not among"),
 ])
 def test_bad_board_files_name_the_problem(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
@@ -104,5 +105,17 @@ def test_missing_and_binary_files(tmp_path):
 
 def test_unknown_board_lists_known_ones():
     with pytest.raises(BoardProfileError) as info:
-        load_board("esp32s3")
+        load_board("esp32-s3")
     assert "esp32s3-devkitc-n8r8" in str(info.value)
+
+
+def test_aliases_name_a_bundled_board():
+    assert load_board("esp32s3").id == "esp32s3-devkitc-n8r8"
+    assert load_board("nano33ble").id == "arduino-nano-33-ble-sense"
+
+
+def test_firmware_table_is_checked_too(tmp_path):
+    path = tmp_path / "fw.toml"
+    path.write_text(GOOD + '\n[firmware]\nidf_targt = "esp32"\n')
+    with pytest.raises(BoardProfileError, match="unknown key.*idf_targt"):
+        load_board_file(path)

@@ -23,7 +23,7 @@ core = "Cortex-M4F"
 pointer_bits = 32
 clock_mhz = 100
 kernel_library = "{kernel_library}"
-build_systems = ["make"]
+build_systems = ["cmake"]
 int8_macs_per_cycle = 1.0
 sources = ["https://example.com"]
 {regions}

@@ -1,0 +1,77 @@
+// See jsqat_core.h.
+#include "jsqat_core.h"
+
+namespace jsqat {
+
+uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc) {
+  crc = ~crc;
+  for (size_t i = 0; i < size; ++i) {
+    crc ^= data[i];
+    for (int bit = 0; bit < 8; ++bit) {
+      const uint32_t mask = 0u - (crc & 1u);
+      crc = (crc >> 1) ^ (0xEDB88320u & mask);
+    }
+  }
+  return ~crc;
+}
+
+void WriteU32(uint8_t* out, uint32_t value) {
+  out[0] = static_cast<uint8_t>(value);
+  out[1] = static_cast<uint8_t>(value >> 8);
+  out[2] = static_cast<uint8_t>(value >> 16);
+  out[3] = static_cast<uint8_t>(value >> 24);
+}
+
+uint32_t ReadU32(const uint8_t* in) {
+  return static_cast<uint32_t>(in[0]) | (static_cast<uint32_t>(in[1]) << 8) |
+         (static_cast<uint32_t>(in[2]) << 16) | (static_cast<uint32_t>(in[3]) << 24);
+}
+
+size_t EncodeFrame(uint8_t type, const uint8_t model_hash[kModelHashBytes], const uint8_t* payload,
+                   uint32_t payload_size, uint8_t* out, size_t capacity) {
+  const size_t total = kFrameOverheadBytes + static_cast<size_t>(payload_size);
+  if (capacity < total) return 0;
+  for (size_t i = 0; i < 4; ++i) out[i] = kFrameMagic[i];
+  out[4] = kFrameVersion;
+  out[5] = type;
+  out[6] = 0;
+  out[7] = 0;
+  for (size_t i = 0; i < kModelHashBytes; ++i) out[8 + i] = model_hash[i];
+  WriteU32(out + 16, payload_size);
+  for (uint32_t i = 0; i < payload_size; ++i) out[kFrameHeaderBytes + i] = payload[i];
+  WriteU32(out + kFrameHeaderBytes + payload_size, Crc32(out, kFrameHeaderBytes + payload_size));
+  return total;
+}
+
+FrameStatus DecodeFrame(const uint8_t* buffer, size_t size, uint32_t max_payload, Frame* frame) {
+  const size_t magic_bytes = size < 4 ? size : 4;
+  for (size_t i = 0; i < magic_bytes; ++i) {
+    if (buffer[i] != kFrameMagic[i]) return kFrameBadMagic;
+  }
+  if (size < kFrameHeaderBytes) return kFrameNeedMore;
+  if (buffer[4] != kFrameVersion) return kFrameBadVersion;
+  const uint32_t payload_size = ReadU32(buffer + 16);
+  if (payload_size > max_payload) return kFrameTooLarge;
+  const size_t total = kFrameOverheadBytes + static_cast<size_t>(payload_size);
+  if (size < total) return kFrameNeedMore;
+  const uint32_t expected = ReadU32(buffer + kFrameHeaderBytes + payload_size);
+  if (Crc32(buffer, kFrameHeaderBytes + payload_size) != expected) return kFrameBadCrc;
+  frame->type = buffer[5];
+  for (size_t i = 0; i < kModelHashBytes; ++i) frame->model_hash[i] = buffer[8 + i];
+  frame->payload = buffer + kFrameHeaderBytes;
+  frame->payload_size = payload_size;
+  frame->frame_size = total;
+  return kFrameOk;
+}
+
+bool BytesEqual(const uint8_t* got, const uint8_t* expected, size_t size, size_t* first_mismatch) {
+  for (size_t i = 0; i < size; ++i) {
+    if (got[i] != expected[i]) {
+      if (first_mismatch != nullptr) *first_mismatch = i;
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace jsqat
