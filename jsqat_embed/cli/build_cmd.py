@@ -1,0 +1,59 @@
+"""``jsqat-embed build``: a firmware project for a board, with an on-boot bit-exact self-test."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from jsqat_embed.cli.common import EXIT_NEGATIVE, print_json, user_errors
+
+
+def build_command(
+    model: Path = typer.Argument(..., help="Path to an int8 .tflite model."),
+    board: str = typer.Option(..., "--board", "-b", help="Board id or alias (see `jsqat-embed boards`)."),
+    output: Path = typer.Option(..., "--output", "-o", help="Project directory to create."),
+    build_system: str = typer.Option(None, "--build-system",
+                                     help="esp-idf, arduino, platformio, zephyr, cmake or pico-sdk (default: the board's first)."),
+    encoding: str = typer.Option("auto", "--encoding", help="auto (dense if it fits, else pruned), dense, pruned or lut."),
+    golden: int = typer.Option(8, "--golden", help="Random golden inputs compiled into the self-test."),
+    golden_images: Path = typer.Option(None, "--golden-images", help="Use these images (preprocessed as verify --images) instead."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the random golden inputs."),
+    board_file: Path = typer.Option(None, "--board-file", help="A board profile TOML instead of a bundled board."),
+    force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory; build even if it does not fit."),
+    json_output: bool = typer.Option(False, "--json", help="Print a JSON document."),
+) -> None:
+    """Compress if needed, fit-check, compute golden outputs with the emulator and render the project."""
+    from jsqat_embed.boards import load_board, load_board_file
+    from jsqat_embed.errors import DoesNotFitError
+    from jsqat_embed.firmware.project import build_project
+
+    with user_errors(json_output):
+        profile = load_board_file(board_file) if board_file else load_board(board)
+        try:
+            result = build_project(model, profile, output, build_system=build_system, encoding=encoding,
+                                   golden=golden, golden_images=golden_images, seed=seed, force=force)
+        except DoesNotFitError as exc:
+            if json_output:
+                print_json({"error": str(exc), "fits": False})
+            else:
+                typer.echo(f"error: {exc}", err=True)
+                typer.echo(f"see: jsqat-embed fit-check {model} --board {profile.id}", err=True)
+            raise typer.Exit(EXIT_NEGATIVE) from None
+    if json_output:
+        print_json(result.to_json())
+        return
+    fit = result.fit
+    typer.echo(f"{result.build_system} project for {profile.name} in {result.directory}/ ({len(result.files)} files)")
+    typer.echo(f"  model: {result.encoding}, {fit.model_bytes:,} bytes in {fit.model_region.name if fit.model_region else '?'}; "
+               f"arena {(fit.arena_bytes + 15) // 16 * 16:,} bytes in {fit.arena_region.name if fit.arena_region else '?'}")
+    typer.echo(f"  self-test: {result.golden_count} golden inputs, expected outputs crc32 {result.expected_crc:08x}")
+    for warning in fit.warnings:
+        typer.echo(f"  ! {warning}")
+    typer.echo("next:")
+    for step in result.next_steps:
+        typer.echo(f"  {step}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("build")(build_command)

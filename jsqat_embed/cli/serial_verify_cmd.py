@@ -1,0 +1,85 @@
+"""``jsqat-embed serial-verify``: the device's answers vs the emulator's, byte for byte, over a serial link."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from jsqat_embed.cli.common import EXIT_NEGATIVE, print_json, user_errors
+
+
+def serial_verify_command(
+    port: str = typer.Option(..., "--port", "-p", help="Serial port of the device (e.g. /dev/ttyACM0)."),
+    model: Path = typer.Option(..., "--model", "-m", help="The .tflite the device runs (the one given to build)."),
+    random: int = typer.Option(16, "--random", help="Number of random inputs (ignored with --images)."),
+    images: Path = typer.Option(None, "--images", help="Send these images (preprocessed as verify --images)."),
+    seed: int = typer.Option(1, "--seed", help="Seed of the random inputs."),
+    baud: int = typer.Option(115200, "--baud", help="Baud rate (USB CDC ports ignore it)."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each answer."),
+    json_output: bool = typer.Option(False, "--json", help="Print a JSON document."),
+) -> None:
+    """Send inputs in frames, compare each output with the emulator's, report bit-exactness and device latency."""
+    import hashlib
+
+    import numpy as np
+
+    from jsqat_embed.emulator import Emulator
+    from jsqat_embed.errors import InputDataError
+    from jsqat_embed.firmware.protocol import SerialLink, infer_on_device
+    from jsqat_embed.verify.compare import random_inputs
+
+    with user_errors(json_output):
+        try:
+            data = model.read_bytes()
+        except OSError as exc:
+            raise InputDataError(f"cannot read {model}: {exc.strerror or exc}") from exc
+        emulator = Emulator(data)
+        if images is not None:
+            from jsqat_embed.verify.images import load_images
+
+            (inputs, _files) = load_images(images, emulator.inputs[0])
+        else:
+            (inputs,) = random_inputs(emulator, random, seed)
+        (expected,) = emulator.run(inputs)
+        model_hash = hashlib.sha256(data).digest()[:8]
+        output_size = expected[0].nbytes
+        link = SerialLink.open(port, baud)
+        results = []
+        try:
+            for i in range(inputs.shape[0]):
+                answer = infer_on_device(link, model_hash, np.ascontiguousarray(inputs[i : i + 1]).tobytes(),
+                                         output_size, timeout)
+                want = np.ascontiguousarray(expected[i]).tobytes()
+                mismatch = next((k for k, (a, b) in enumerate(zip(answer.output, want)) if a != b), None)
+                results.append({"sample": i, "bit_exact": mismatch is None, "first_differing_byte": mismatch,
+                                "device_us": answer.microseconds})
+        finally:
+            link.close()
+    exact = sum(r["bit_exact"] for r in results)
+    latencies = sorted(r["device_us"] for r in results)
+    summary = {
+        "model": str(model), "port": port, "samples": len(results), "bit_exact": exact,
+        "device_latency_us": {"min": latencies[0], "median": latencies[len(latencies) // 2], "max": latencies[-1]}
+        if latencies else None,
+        "results": results, "device_log": link.log,
+    }
+    if json_output:
+        print_json(summary)
+    else:
+        for line in link.log:
+            typer.echo(f"device: {line}")
+        verdict = "bit-exact" if exact == len(results) else "NOT bit-exact"
+        typer.echo(f"{exact}/{len(results)} outputs {verdict} with the emulator (= TFLM reference kernels)")
+        if latencies:
+            typer.echo(f"device inference: median {latencies[len(latencies) // 2] / 1000:.1f} ms "
+                       f"(min {latencies[0] / 1000:.1f}, max {latencies[-1] / 1000:.1f})")
+        for r in results:
+            if not r["bit_exact"]:
+                typer.echo(f"  sample {r['sample']}: first differing byte {r['first_differing_byte']}")
+    if exact != len(results):
+        raise typer.Exit(EXIT_NEGATIVE)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serial-verify")(serial_verify_command)

@@ -1,0 +1,324 @@
+"""``jsqat-embed build``: model -> (compressed) model -> fit-check -> golden vectors -> firmware project.
+
+The template context is computed here, in Python; templates only place values.
+Projects are rendered into a temporary directory beside the destination and
+renamed into place, so a failed build never leaves half a project, and an
+existing non-empty directory is only replaced with ``force``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import tempfile
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from jsqat_embed import __version__
+from jsqat_embed.boards.profile import BoardProfile
+from jsqat_embed.errors import DoesNotFitError, InputDataError, OutputLocationError, UnsupportedModelError
+from jsqat_embed.firmware.c_array import c_identifier, render_model_arrays
+from jsqat_embed.firmware.render import banner, environment, template_directory
+from jsqat_embed.graph.model import Model, Tensor
+from jsqat_embed.memory.fit import BoardFit, fit_board
+from jsqat_embed.tflite import read_model
+
+ENCODINGS = ("auto", "dense", "pruned", "lut")
+#: where the shared sources go, and their extension, per build system
+SOURCE_LAYOUT = {
+    "esp-idf": ("main", ".cc"),
+    "arduino": ("{sketch}", ".cpp"),
+    "platformio": ("src", ".cpp"),
+    "zephyr": ("src", ".cc"),
+    "cmake": ("src", ".cc"),
+    "pico-sdk": ("", ".cc"),
+}
+STATIC_SOURCES = ("jsqat_core.h", "jsqat_core.cc", "jsqat_selftest.h", "jsqat_selftest.cc", "jsqat_platform.h",
+                  "jsqat_app.h")
+RESOLVER_METHODS = {
+    "CONV_2D": "AddConv2D", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "FULLY_CONNECTED": "AddFullyConnected",
+    "ADD": "AddAdd", "SUB": "AddSub", "MUL": "AddMul", "AVERAGE_POOL_2D": "AddAveragePool2D",
+    "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean", "REDUCE_MAX": "AddReduceMax", "SOFTMAX": "AddSoftmax",
+    "LOGISTIC": "AddLogistic", "TANH": "AddTanh", "HARD_SWISH": "AddHardSwish", "RELU": "AddRelu",
+    "RELU6": "AddRelu6", "LEAKY_RELU": "AddLeakyRelu", "PAD": "AddPad", "PADV2": "AddPadV2",
+    "CONCATENATION": "AddConcatenation", "RESHAPE": "AddReshape", "SQUEEZE": "AddSqueeze",
+    "TRANSPOSE": "AddTranspose", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
+    "SHAPE": "AddShape", "STRIDED_SLICE": "AddStridedSlice", "PACK": "AddPack", "QUANTIZE": "AddQuantize",
+    "DEQUANTIZE": "AddDequantize", "TFLM_DECODE": "AddDecode",
+}
+C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
+
+
+@dataclass
+class BuildResult:
+    directory: Path
+    build_system: str
+    encoding: str
+    fit: BoardFit
+    files: list[str]
+    golden_count: int
+    expected_crc: int
+    next_steps: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict:
+        return {
+            "directory": str(self.directory), "build_system": self.build_system, "encoding": self.encoding,
+            "files": self.files, "golden_count": self.golden_count, "expected_output_crc32": f"{self.expected_crc:08x}",
+            "next_steps": self.next_steps, "fit": self.fit.to_json(),
+        }
+
+
+def choose_build_system(board: BoardProfile, requested: str | None) -> str:
+    firmware = [b for b in board.build_systems if b in SOURCE_LAYOUT]
+    if not firmware:
+        raise InputDataError(f"board {board.id} has no firmware build system (it lists {', '.join(board.build_systems)})")
+    if requested is None:
+        return firmware[0]
+    if requested not in SOURCE_LAYOUT:
+        raise InputDataError(f"unknown build system {requested!r}; known: {', '.join(SOURCE_LAYOUT)}")
+    if requested not in board.build_systems:
+        raise InputDataError(f"board {board.id} does not support {requested}; it supports {', '.join(firmware)}")
+    return requested
+
+
+def encode_model(data: bytes, board: BoardProfile, encoding: str) -> tuple[bytes, str]:
+    """The model bytes to deploy and the encoding used ('auto': dense if it fits, else pruned if that fits)."""
+    if encoding not in ENCODINGS:
+        raise InputDataError(f"--encoding {encoding!r}: choose {', '.join(ENCODINGS)}")
+    if encoding == "dense":
+        return data, "dense"
+    from jsqat_embed.compress.encoder import compress_model
+
+    if encoding == "auto":
+        if fit_board(read_model(data), board).fits:
+            return data, "dense"
+        compressed, report = compress_model(data, "prune")
+        return (compressed, "pruned") if report.compressed else (data, "dense")
+    compressed, _ = compress_model(data, "prune" if encoding == "pruned" else "lut")
+    return compressed, encoding
+
+
+def golden_vectors(data: bytes, count: int, images: Path | None, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+    """Inputs and the emulator's outputs for them (bit-exact with TFLM)."""
+    from jsqat_embed.emulator import Emulator
+    from jsqat_embed.verify.compare import random_inputs
+
+    emulator = Emulator(data)
+    if images is not None:
+        from jsqat_embed.verify.images import load_images
+
+        inputs, files = load_images(images, emulator.inputs[0])
+        source = f"{len(files)} images from {Path(images).name}"
+    else:
+        if count < 1:
+            raise InputDataError("--golden must be at least 1")
+        (inputs,) = random_inputs(emulator, count, seed)
+        source = f"random, seed {seed}"
+    (outputs,) = emulator.run(inputs)
+    return inputs, outputs, source
+
+
+def _hex_lines(data: bytes, per_line: int = 16) -> list[str]:
+    return [", ".join(f"0x{b:02x}" for b in data[i : i + per_line]) + "," for i in range(0, len(data), per_line)]
+
+
+def _io(tensor: Tensor) -> dict:
+    return {
+        "bytes": tensor.nbytes,
+        "ctype": C_TYPES.get(tensor.dtype, tensor.dtype),
+        "shape_text": "x".join(str(d) for d in tensor.shape),
+        "scale": repr(float(np.float32(tensor.scale))),
+        "zero_point": tensor.zero_point,
+        "name_comment": "".join(c if c.isalnum() or c in "_/:.-" else "_" for c in tensor.name)[:80],
+    }
+
+
+def _arena(fit: BoardFit, board: BoardProfile, build_system: str) -> dict:
+    region = fit.arena_region
+    size = (fit.arena_bytes + 15) // 16 * 16
+    attribute, section = "", None
+    if region is not None and region.kind == "psram" and build_system in ("esp-idf", "platformio"):
+        attribute = "#include \"esp_attr.h\"\nEXT_RAM_BSS_ATTR"
+    elif region is not None and region.kind in ("psram", "sdram"):
+        section = ".jsqat_arena"
+        attribute = f'__attribute__((section("{section}")))'
+    return {
+        "bytes": size, "estimate": fit.arena.total, "margin": fit.margin.total,
+        "region": f"{region.name} ({region.kind})" if region else "unplaced",
+        "region_name": region.name.replace("-", "_").upper() if region else "RAM",
+        "attribute": attribute, "section": section, "in_psram": bool(region and region.kind == "psram"),
+    }
+
+
+def _linker_regions(board: BoardProfile) -> list[dict]:
+    regions = []
+    for region in board.regions:
+        if region.origin is None:
+            continue
+        access = "rx" if region.is_flash else "rwx"
+        regions.append({"name": region.name.replace("-", "_").upper(), "access": access,
+                        "origin": f"0x{region.origin:08X}", "length": f"{region.size_bytes}"})
+    return regions
+
+
+def _next_steps(build_system: str, board: BoardProfile, directory: Path, project: str, model_path: Path) -> list[str]:
+    fw = board.firmware or {}
+    steps = {
+        "esp-idf": [f"cd {directory}", f"idf.py set-target {fw.get('idf_target', 'esp32s3')} build flash monitor"],
+        "arduino": [f"arduino-cli lib install {fw.get('arduino_library', 'Chirale_TensorFlowLite')}",
+                    f"arduino-cli compile --upload -p PORT --fqbn FQBN {directory / project}"],
+        "platformio": [f"cd {directory}", "pio run -t upload", "pio device monitor -b 115200"],
+        "zephyr": [f"west build -b {fw.get('zephyr_board', 'BOARD')} {directory}", "west flash"],
+        "cmake": [f"cd {directory}", "cmake -B build -DCMAKE_TOOLCHAIN_FILE=arm-none-eabi.cmake -DTFLM_TREE=/path/to/tflm_tree",
+                  "cmake --build build"],
+        "pico-sdk": [f"cd {directory}", f"cmake -B build -DPICO_BOARD={fw.get('pico_board', 'pico')} "
+                     "-DPICO_TFLMICRO_PATH=/path/to/pico-tflmicro", "cmake --build build"],
+    }[build_system]
+    return steps + [f"jsqat-embed serial-verify --port PORT --model {model_path} --random 16"]
+
+
+def render_project(model_data: bytes, board: BoardProfile, build_system: str, fit: BoardFit, inputs: np.ndarray,
+                   outputs: np.ndarray, golden_source: str, project_name: str, encoding: str) -> dict[str, str]:
+    """Relative path -> file text for the whole project."""
+    model = read_model(model_data)
+    sha256 = model.sha256
+    project = c_identifier(project_name, suffix="") or "jsqat_app"
+    folder, extension = SOURCE_LAYOUT[build_system]
+    folder = folder.format(sketch=project)
+    source_names = [f"jsqat_core{extension}", f"jsqat_selftest{extension}", f"jsqat_app{extension}",
+                    f"model_data{extension}", f"golden_data{extension}"]
+    expected_bytes = np.ascontiguousarray(outputs).tobytes()
+    ops = []
+    for op in model.operators:
+        method = RESOLVER_METHODS.get(op.opcode)
+        if method is None:
+            raise UnsupportedModelError(f"{op.describe()}: no TFLM resolver entry known for {op.opcode}")
+        if method not in ops:
+            ops.append(method)
+    flash_mb = max(1, max((r.size_bytes for r in board.regions_of("flash")), default=4 << 20) >> 20)
+    app_partition = min(((fit.model_bytes + (1 << 20)) + 0xFFFF) // 0x10000 * 0x10000, (flash_mb << 20) - 0x10000)
+    fw = board.firmware or {}
+    context = {
+        "banner": banner(sha256), "sha256": sha256, "project_name": project, "board": board,
+        "model_hash_bytes": ", ".join(f"0x{b:02x}" for b in bytes.fromhex(sha256)[:8]),
+        "symbol": c_identifier(project_name), "ops": ops, "arena": _arena(fit, board, build_system),
+        "input": _io(model.inputs[0]), "output": _io(model.outputs[0]),
+        "golden_count": int(inputs.shape[0]), "golden_source": golden_source,
+        "golden_input_lines": _hex_lines(np.ascontiguousarray(inputs).tobytes()),
+        "golden_output_lines": _hex_lines(expected_bytes),
+        "expected_crc": zlib.crc32(expected_bytes), "sources": source_names,
+        "idf_target": fw.get("idf_target", "esp32s3"), "flash_size_mb": flash_mb,
+        "psram": bool(board.regions_of("psram")), "app_partition_hex": f"0x{app_partition:X}",
+        "arduino_library": fw.get("arduino_library", "Chirale_TensorFlowLite"),
+        "arduino_header": fw.get("arduino_header", "Chirale_TensorFlowLite.h"),
+        "pio_env": board.id.replace("-", "_"), "pio_platform": fw.get("platformio_platform", ""),
+        "pio_board": fw.get("platformio_board", ""), "pio_framework": fw.get("platformio_framework", "arduino"),
+        "pio_lib": "espressif/esp-tflite-micro" if fw.get("platformio_framework") == "espidf"
+        else fw.get("arduino_library", "Chirale_TensorFlowLite"),
+        "pico_board": fw.get("pico_board", "pico"), "cpu_flags": fw.get("cpu_flags", "-mcpu=cortex-m4 -mthumb"),
+        "cmake_arch": fw.get("cpu_flags", "-mcpu=cortex-m4").split()[0].split("=")[1],
+        "clock_hz": int(board.clock_mhz * 1e6), "linker_script": "memory.ld", "linker_regions": _linker_regions(board),
+        "encoding": encoding,
+    }
+    env = environment()
+    files: dict[str, str] = {}
+    prefix = f"{folder}/" if folder else ""
+    common = template_directory() / "common"
+    for name in STATIC_SOURCES:
+        target = name.replace(".cc", extension)
+        files[prefix + target] = common.joinpath(name).read_text()
+    for name in ("jsqat_app.cc", "golden_data.h", "golden_data.cc", "model_config.h"):
+        files[prefix + name.replace(".cc", extension)] = env.get_template(f"common/{name}.j2").render(context)
+    arrays = render_model_arrays(model_data, project_name, encoding_summary=_encoding_summary(encoding, model),
+                                 board_id=board.id,
+                                 placement="external_flash" if fit.model_region and fit.model_region.kind == "external_flash"
+                                 else None)
+    files[prefix + "model_data" + extension] = arrays["model_data.cc"]
+    files[prefix + "model_data.h"] = arrays["model_data.h"]
+    root = template_directory() / build_system
+    for template in sorted(root.rglob("*.j2")):
+        relative = template.relative_to(root).as_posix()[: -len(".j2")]
+        if build_system == "arduino":
+            relative = f"{project}/{project}.ino" if relative == "sketch.ino" else f"{project}/{relative}"
+        files[relative] = env.get_template(f"{build_system}/{template.relative_to(root).as_posix()}").render(context)
+    files["jsqat_project.json"] = json.dumps({
+        "generator": f"jsqat-embed {__version__}", "model_sha256": sha256, "board": board.id,
+        "build_system": build_system, "encoding": encoding, "arena_bytes": context["arena"]["bytes"],
+        "golden_count": context["golden_count"], "expected_output_crc32": f"{context['expected_crc']:08x}",
+        "ops": ops,
+    }, indent=2) + "\n"
+    return files
+
+
+def _encoding_summary(encoding: str, model: Model) -> str:
+    decodes = sum(op.opcode == "TFLM_DECODE" for op in model.operators)
+    return encoding if not decodes else f"{encoding}, {decodes} DECODE operators"
+
+
+def build_project(model_path: Path, board: BoardProfile, output: Path, *, build_system: str | None = None,
+                  encoding: str = "auto", golden: int = 8, golden_images: Path | None = None, seed: int = 0,
+                  force: bool = False) -> BuildResult:
+    output = Path(output)
+    if output.exists() and (not output.is_dir() or any(output.iterdir())) and not force:
+        raise OutputLocationError(f"{output} exists and is not empty; pass --force to replace it (nothing was written)")
+    system = choose_build_system(board, build_system)
+    try:
+        data = Path(model_path).read_bytes()
+    except OSError as exc:
+        raise InputDataError(f"cannot read {model_path}: {exc.strerror or exc}") from exc
+    source_model = read_model(data)
+    if len(source_model.inputs) != 1 or len(source_model.outputs) != 1:
+        raise UnsupportedModelError(
+            f"the firmware self-test handles one input and one output; this model has "
+            f"{len(source_model.inputs)} and {len(source_model.outputs)}")
+    deployed, used = encode_model(data, board, encoding)
+    model = read_model(deployed)
+    fit = fit_board(model, board)
+    if not fit.fits and not force:
+        raise DoesNotFitError(f"{Path(model_path).name} ({used}) does not fit {board.id}: " + "; ".join(fit.reasons))
+    inputs, outputs, source = golden_vectors(deployed, golden, golden_images, seed)
+    golden_bytes = inputs.nbytes + outputs.nbytes
+    if fit.flash_total + golden_bytes > fit.flash_capacity and not force:
+        per_case = golden_bytes // max(1, inputs.shape[0])
+        room = max(0, (fit.flash_capacity - fit.flash_total) // max(1, per_case))
+        raise DoesNotFitError(
+            f"the {inputs.shape[0]} golden vectors need {golden_bytes:,} bytes of flash and only "
+            f"{max(0, fit.flash_capacity - fit.flash_total):,} are left on {board.id}; use --golden {room}"
+            if room else f"no flash left on {board.id} for golden vectors ({per_case:,} bytes each)")
+    files = render_project(deployed, board, system, fit, inputs, outputs, source, Path(model_path).stem, used)
+    _write_tree(output, files, force)
+    expected = zlib.crc32(np.ascontiguousarray(outputs).tobytes())
+    return BuildResult(output, system, used, fit, sorted(files), int(inputs.shape[0]), expected,
+                       _next_steps(system, board, output, c_identifier(Path(model_path).stem, suffix=""), Path(model_path)))
+
+
+def _write_tree(output: Path, files: dict[str, str], force: bool) -> None:
+    parent = output.resolve().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{output.name}.", dir=parent))
+    except OSError as exc:
+        raise OutputLocationError(f"cannot create {output}: {exc.strerror or exc}") from exc
+    try:
+        for relative, text in files.items():
+            target = staging / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        if output.exists():
+            if not force:
+                raise OutputLocationError(f"{output} appeared while building; nothing was replaced")
+            backup = Path(tempfile.mkdtemp(prefix=f".{output.name}.old.", dir=parent))
+            backup.rmdir()
+            output.rename(backup)
+            staging.rename(output)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            staging.rename(output)
+    except OSError as exc:
+        raise OutputLocationError(f"cannot write {output}: {exc.strerror or exc}") from exc
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging, ignore_errors=True)
