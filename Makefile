@@ -1,5 +1,6 @@
 # The two commands of the README:
-#   make demo  - set up, then inspect the bundled model, verify it against TFLM and fit-check it
+#   make demo  - set up, then inspect the bundled model, verify it against TFLM, fit-check it on every
+#                board and build its ESP-IDF firmware project for the ESP32-S3 (demo_out/esp32s3)
 #   make test  - set up, then run the whole test suite
 PYTHON ?= python3
 VENV ?= .venv
@@ -38,10 +39,12 @@ demo: setup
 	$(BIN)/jsqat-embed inspect $(DEMO_MODEL)
 	$(BIN)/jsqat-embed verify $(DEMO_MODEL) --random 8
 	$(BIN)/jsqat-embed fit-check $(DEMO_MODEL) --all; test $$? -le 1
+	$(BIN)/jsqat-embed build $(DEMO_MODEL) --board esp32s3 -o demo_out/esp32s3 --force
 
 bench: setup
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python bench/emulator.py
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python bench/fit_check.py
+	TF_USE_LEGACY_KERAS=1 $(BIN)/python bench/compression.py
 
 clean:
 	rm -rf $(VENV) .cache build dist *.egg-info

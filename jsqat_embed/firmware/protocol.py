@@ -87,7 +87,7 @@ class SerialLink:
         except OSError as exc:
             raise InputDataError(f"cannot open serial port {port}: {exc.strerror or exc}") from exc
         try:
-            tty.setraw(fd)
+            tty.setraw(fd, termios.TCSANOW)  # keep what the device already sent (its boot log)
             attributes = termios.tcgetattr(fd)
             speed = getattr(termios, f"B{baud}", None)
             if speed is None:
@@ -111,12 +111,15 @@ class SerialLink:
     def read_frame(self, timeout: float, max_payload: int = 1 << 24) -> Frame:
         deadline = time.monotonic() + timeout
         while True:
+            # Text before a frame is the device's log (self-test verdict, errors): keep it.
+            start = self.buffer.find(MAGIC)
+            text_end = start if start >= 0 else max(0, len(self.buffer) - len(MAGIC) + 1)
+            if text_end:
+                text, self.buffer = self.buffer[:text_end], self.buffer[text_end:]
+                self.log.extend(line.strip() for line in text.decode("ascii", "replace").splitlines() if line.strip())
             frame, consumed = decode_frame(self.buffer, max_payload)
-            if consumed:
-                skipped, self.buffer = self.buffer[:consumed], self.buffer[consumed:]
-                if frame is None:
-                    self.log.extend(line for line in skipped.decode("ascii", "replace").splitlines() if line.strip())
             if frame is not None:
+                self.buffer = self.buffer[consumed:]
                 return frame
             remaining = deadline - time.monotonic()
             if remaining <= 0:
