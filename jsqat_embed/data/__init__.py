@@ -1,0 +1,1 @@
+"""Datasets: BreakHis and class-per-folder readers, patient-level splits (no TensorFlow)."""
