@@ -167,13 +167,13 @@ def split(dataset: Dataset, *, by: str = "patient", fractions: tuple[float, floa
             units = [[r] for r in members]
         rng.shuffle(units)
         total = sum(len(u) for u in units)
-        targets = [fractions[0] * total, (fractions[0] + fractions[1]) * total]
-        running = 0
+        targets = [f * total for f in fractions]
+        placed = [0, 0, 0]
         for unit in units:
-            # place each unit where the running image count says it belongs
-            index = 0 if running < targets[0] else (1 if running < targets[1] else 2)
+            # each patient (or image) goes to the split furthest below its target share
+            index = max(range(3), key=lambda i: (targets[i] - placed[i], -i))
             parts[index].extend(unit)
-            running += len(unit)
+            placed[index] += len(unit)
     for part in parts:
         part.sort(key=lambda r: str(r.path))
     result = Split(*parts, by=by)
