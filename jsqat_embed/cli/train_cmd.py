@@ -1,0 +1,134 @@
+"""``jsqat-embed train``, ``sweep`` and ``report``: JSQAT training runs and paper-style tables.
+
+TensorFlow is imported inside these commands only.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import typer
+
+from jsqat_embed.cli.common import print_json, user_errors
+
+
+def train_command(
+    data: Path = typer.Option(..., "--data", help="BreakHis folder (BreaKHis_v1/...) or, with --dataset folders, one folder per class."),
+    output: Path = typer.Option(..., "--output", "-o", help="Run directory (checkpoints, model_int8.tflite, metrics.json)."),
+    backbone: str = typer.Option("mobilenetv2", "--backbone", help="vgg19, resnet50 (the paper's) or mobilenetv2."),
+    img_size: int = typer.Option(224, "--img-size", help="Input height and width."),
+    alpha: float = typer.Option(0.35, "--alpha", help="MobileNetV2 width multiplier."),
+    mode: str = typer.Option("jsqat", "--mode", help="baseline, qat, sat or jsqat."),
+    sparsity: float = typer.Option(0.5, "--sparsity", help="Layer-wise target sparsity of stage II (0.5, 0.7, 0.9)."),
+    reg: str = typer.Option("l1", "--reg", help="l1 (lambda1 = lambda, lambda2 = 0) or l1l2 (both = lambda)."),
+    lam: float = typer.Option(0.001, "--lambda", help="Regularization strength (paper: 0, .001, .005, .01, .05)."),
+    epochs: int = typer.Option(50, "--epochs", help="Epochs of each stage (paper: 50)."),
+    trainable_fraction: float = typer.Option(0.3, "--trainable-fraction", help="Share of parameters unfrozen after the head epoch."),
+    batch_size: int = typer.Option(16, "--batch-size", help="Batch size."),
+    weights: str = typer.Option("imagenet", "--weights", help="imagenet, none, or a local .h5 of backbone weights."),
+    magnification: str = typer.Option("40", "--magnification", help="BreakHis magnification: 40, 100, 200, 400 or all."),
+    dataset: str = typer.Option("breakhis", "--dataset", help="breakhis or folders."),
+    split_by: str = typer.Option("patient", "--split", help="patient (no leakage, default) or image."),
+    seed: int = typer.Option(0, "--seed", help="Seed of splits, initialization and shuffling."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a run directory after its last finished stage."),
+    json_output: bool = typer.Option(False, "--json", help="Print metrics.json instead of a summary."),
+) -> None:
+    """Train a JSQAT model (transfer learning, pruning, prune-preserving QAT) and export a full-int8 .tflite."""
+    from jsqat_embed.training.jsqat import TrainConfig, train_run
+
+    config = TrainConfig(data=str(data), backbone=backbone, img_size=img_size, alpha=alpha, mode=mode,
+                         sparsity=sparsity, reg=reg, lam=lam, epochs=epochs, trainable_fraction=trainable_fraction,
+                         batch_size=batch_size, weights=weights, magnification=magnification, dataset=dataset,
+                         split_by=split_by, seed=seed)
+    with user_errors(json_output):
+        metrics = _run_with_progress(config, output, resume, quiet=json_output)
+    if json_output:
+        print_json(metrics)
+        return
+    _summary(output, metrics)
+
+
+def _run_with_progress(config, output: Path, resume: bool, quiet: bool):
+    from jsqat_embed.training.jsqat import train_run
+
+    if quiet:
+        return train_run(config, output, resume=resume)
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with console.status("training", spinner="dots") as status:
+        def progress(message: str) -> None:
+            console.log(message, highlight=False)
+            status.update(message.strip()[:80])
+
+        return train_run(config, output, resume=resume, progress=progress)
+
+
+def _summary(output: Path, metrics: dict) -> None:
+    typer.echo(f"run: {output}")
+    for name in ("float", "int8"):
+        m = metrics[name]
+        typer.echo(f"  {name:5}: accuracy {m['accuracy']:.4f}, balanced {m['balanced_accuracy']:.4f}"
+                   + (f", sensitivity {m['sensitivity']:.4f}, specificity {m['specificity']:.4f}, F1 {m['f1']:.4f}, "
+                      f"AUC {m['roc_auc'] if m['roc_auc'] is None else round(m['roc_auc'], 4)}" if "f1" in m else ""))
+    pruned = [layer["sparsity"] for layer in metrics["layer_sparsity"] if layer["op"] in ("CONV_2D", "FULLY_CONNECTED")]
+    if pruned:
+        typer.echo(f"  sparsity (conv/dense layers, measured in the .tflite): min {min(pruned):.3f}, "
+                   f"mean {sum(pruned) / len(pruned):.3f}")
+    sizes = metrics["sizes"]
+    typer.echo(f"  sizes: .tflite {sizes['tflite_bytes']:,} B, gzip {sizes['tflite_gzip_bytes']:,} B"
+               + (f", DECODE-pruned {sizes['pruned_encoding_bytes']:,} B" if sizes["pruned_encoding_bytes"] else ""))
+    typer.echo(f"  next: jsqat-embed verify {output / 'model_int8.tflite'} --random 16; "
+               f"jsqat-embed fit-check {output / 'model_int8.tflite'} --all")
+
+
+def sweep_command(
+    data: Path = typer.Option(..., "--data", help="BreakHis folder."),
+    root: Path = typer.Option(..., "--output", "-o", help="Directory holding one run directory per configuration."),
+    backbone: str = typer.Option("mobilenetv2", "--backbone"),
+    img_size: int = typer.Option(224, "--img-size"),
+    modes: str = typer.Option("jsqat", "--modes", help="Comma-separated modes."),
+    sparsities: str = typer.Option("0.5,0.7,0.9", "--sparsities", help="Comma-separated sparsities."),
+    regs: str = typer.Option("l1,l1l2", "--regs", help="Comma-separated regularizations."),
+    lambdas: str = typer.Option("0,0.001,0.005,0.01,0.05", "--lambdas", help="Comma-separated lambdas (the paper's)."),
+    repeats: int = typer.Option(1, "--repeats", help="Seeds per configuration."),
+    epochs: int = typer.Option(50, "--epochs"),
+    weights: str = typer.Option("imagenet", "--weights"),
+    batch_size: int = typer.Option(16, "--batch-size"),
+) -> None:
+    """Run a grid of configurations (the paper's lambda x sparsity x mode x reg), skipping finished runs."""
+    from jsqat_embed.training.jsqat import TrainConfig, train_run
+
+    grid = list(itertools.product(modes.split(","), [float(s) for s in sparsities.split(",")], regs.split(","),
+                                  [float(v) for v in lambdas.split(",")], range(repeats)))
+    with user_errors():
+        for mode, sparsity, reg, lam, seed in grid:
+            name = f"{backbone}-{img_size}-{mode}-p{sparsity:g}-{reg}-l{lam:g}-s{seed}"
+            run = root / name
+            if (run / "metrics.json").exists():
+                typer.echo(f"skip {name} (finished)")
+                continue
+            typer.echo(f"run {name}")
+            config = TrainConfig(data=str(data), backbone=backbone, img_size=img_size, mode=mode, sparsity=sparsity,
+                                 reg=reg, lam=lam, epochs=epochs, weights=weights, batch_size=batch_size, seed=seed)
+            train_run(config, run, resume=run.exists())
+
+
+def report_command(
+    runs: list[Path] = typer.Argument(..., help="Run directories (with metrics.json)."),
+    output: Path = typer.Option(Path("report"), "--output", "-o", help="Where to write tables and the figure."),
+) -> None:
+    """Tables shaped like the paper's Tables 2-4 (markdown and CSV) and its Figure 4 (accuracy vs sparsity)."""
+    from jsqat_embed.training.report import write_report
+
+    with user_errors():
+        written = write_report(runs, output)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_command)
+    app.command("sweep")(sweep_command)
+    app.command("report")(report_command)
