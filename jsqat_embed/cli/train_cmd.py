@@ -67,6 +67,14 @@ def _run_with_progress(config, output: Path, resume: bool, quiet: bool):
 
 def _summary(output: Path, metrics: dict) -> None:
     typer.echo(f"run: {output}")
+    data = metrics["data"]
+    typer.echo(f"  data: {data['images']} images, {len(data['unreadable'])} unreadable (listed in metrics.json), "
+               f"split by {data['split_by']}: {data['train']} train / {data['validation']} validation / {data['test']} test")
+    columns = sorted({c for row in data["counts"].values() for c in row if c != "patients"}, key=lambda c: (len(c), c))
+    typer.echo("  " + " | ".join(["class/subtype".ljust(28), "patients", *[f"{c}X" for c in columns]]))
+    for row, counts in data["counts"].items():
+        typer.echo("  " + " | ".join([row.ljust(28), str(counts.get("patients", 0)).rjust(8),
+                                      *[str(counts.get(c, 0)).rjust(len(c) + 1) for c in columns]]))
     for name in ("float", "int8"):
         m = metrics[name]
         typer.echo(f"  {name:5}: accuracy {m['accuracy']:.4f}, balanced {m['balanced_accuracy']:.4f}"

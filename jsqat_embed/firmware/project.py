@@ -243,7 +243,9 @@ def render_project(model_data: bytes, board: BoardProfile, build_system: str, fi
         relative = template.relative_to(root).as_posix()[: -len(".j2")]
         if build_system == "arduino":
             relative = f"{project}/{project}.ino" if relative == "sketch.ino" else f"{project}/{relative}"
-        files[relative] = env.get_template(f"{build_system}/{template.relative_to(root).as_posix()}").render(context)
+        text = env.get_template(f"{build_system}/{template.relative_to(root).as_posix()}").render(context)
+        if text.strip():  # a template that renders empty does not apply to this board (e.g. ESP-only files)
+            files[relative] = text
     files["jsqat_project.json"] = json.dumps({
         "generator": f"jsqat-embed {__version__}", "model_sha256": sha256, "board": board.id,
         "build_system": build_system, "encoding": encoding, "arena_bytes": context["arena"]["bytes"],
