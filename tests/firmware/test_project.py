@@ -187,3 +187,21 @@ def test_cli_build_prints_next_steps_and_json(tmp_path, small_model):
     result = runner.invoke(create_app(), ["build", str(small_model), "--board", "pico", "-o", str(tmp_path / "c"),
                                           "--build-system", "esp-idf"])
     assert result.exit_code == 2 and "does not support esp-idf" in result.output
+
+
+def test_build_never_imports_tensorflow(tmp_path, small_model):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from jsqat_embed.cli.main import main\n"
+        f"sys.argv = ['jsqat-embed', 'build', {str(small_model)!r}, '--board', 'esp32s3', '-o', "
+        f"{str(tmp_path / 'fw')!r}, '--golden', '2']\n"
+        "try:\n    main()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "leaked = [m for m in sys.modules if m == 'tensorflow' or m.startswith(('tensorflow.', 'tf_keras', 'keras'))]\n"
+        "assert not leaked, leaked[:5]\n"
+        "print('clean')\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert "clean" in result.stdout, result.stderr[-2000:]
