@@ -17,13 +17,14 @@ $(STAMP): pyproject.toml setup.py
 
 setup: $(STAMP)
 
-# Cross compilers for the C tests; tests skip with a visible reason where these cannot be installed.
+# Cross compiler and Cortex-M emulator for the C tests; tests skip with a visible reason
+# where these cannot be installed.
 toolchains:
-	@if ! command -v arm-none-eabi-g++ >/dev/null 2>&1; then \
+	@if ! command -v arm-none-eabi-g++ >/dev/null 2>&1 || ! command -v qemu-system-arm >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-arm-none-eabi libnewlib-arm-none-eabi >/dev/null) \
-	      || echo "note: could not install gcc-arm-none-eabi; Cortex-M compile tests will be skipped"; \
-	  else echo "note: arm-none-eabi-g++ missing and apt-get unavailable; Cortex-M compile tests will be skipped"; fi; \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm >/dev/null) \
+	      || echo "note: could not install gcc-arm-none-eabi/qemu-system-arm; Cortex-M tests will be skipped"; \
+	  else echo "note: arm-none-eabi-g++ or qemu-system-arm missing and apt-get unavailable; Cortex-M tests will be skipped"; fi; \
 	fi
 
 test: setup toolchains
