@@ -1,6 +1,8 @@
 """Measure the sizes and alignments of TFLM's allocator structs for each target.
 
     python scripts/probe_tflm_sizes.py TFLM_SRC GEMMLOWP_SRC FLATBUFFERS_INCLUDE > sizes.json
+    python scripts/probe_tflm_sizes.py TFLM_SRC GEMMLOWP_SRC FLATBUFFERS_INCLUDE --module COMMIT \
+        > jsqat_embed/memory/tflm_structs.py
 
 The arena estimator (jsqat_embed/memory/) needs ``sizeof``/``alignof`` of the
 structs TFLM places in the arena tail: eval tensors, nodes, builtin parameter
@@ -12,8 +14,22 @@ so nothing has to run on the target) and the numbers are read back.
 
 Kernel-local structs (OpData defined inside a kernel's .cc) are reached by
 including that .cc into its own translation unit. Builds use TFLM's own flags:
-``TF_LITE_STATIC_MEMORY`` and ``USE_TFLM_COMPRESSION`` (the PyPI wheel has
-compression on).
+``TF_LITE_STATIC_MEMORY`` always; ``USE_TFLM_COMPRESSION`` only where the
+runtime has it on. Three ABIs:
+
+- ``x86_64``: g++, LP64, compression on: the tflite-micro PyPI wheel (``host``).
+- ``arm32``: arm-none-eabi-g++ -mcpu=cortex-m4, ILP32 with short enums,
+  compression off (TFLM's Makefile default; Arduino, Zephyr, pico-sdk, STM32).
+- ``ilp32``: ILP32 with int-sized enums, compression off: the ABI of Xtensa
+  (ESP32, ESP32-S3; esp-tflite-micro leaves compression off) and RISC-V
+  (ESP32-C3). Probed with both Debian's riscv64-unknown-elf-g++ (rv32imc/ilp32)
+  and xtensa-lx106-elf-g++; the two must agree or the script fails. Neither
+  Debian cross compiler ships C++ library headers, so newlib's (from
+  libnewlib-arm-none-eabi) are borrowed: the structs use only fixed-width
+  integer types from them.
+
+The DECODE operator needs no ``USE_TFLM_COMPRESSION``: without it, decoded
+tensors go to the arena, which is how jsqat-embed's firmware runs them.
 
 The output feeds jsqat_embed/memory/tflm_structs.py, which records where each
 number came from; the host table is then checked against the real interpreter
@@ -29,12 +45,27 @@ import sys
 import tempfile
 from pathlib import Path
 
+def _newlib_cxx_includes() -> list[str]:
+    root = Path("/usr/include/newlib/c++")
+    versions = sorted(root.glob("*")) if root.is_dir() else []
+    if not versions:
+        raise SystemExit("the ilp32 probe borrows newlib's C++ headers: apt-get install libnewlib-arm-none-eabi")
+    version = versions[-1]
+    return ["-isystem", str(version), "-isystem", str(version / "arm-none-eabi"), "-isystem", "/usr/include/newlib"]
+
+
+COMMON = ["-std=c++17", "-O0", "-S", "-DTF_LITE_STATIC_MEMORY", "-fno-exceptions", "-fno-rtti"]
+COMPRESSION = ["-DUSE_TFLM_COMPRESSION"]
+ARM = ["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"]
+RISCV32 = ["riscv64-unknown-elf-g++", "-march=rv32imc", "-mabi=ilp32"]
+XTENSA = ["xtensa-lx106-elf-g++"]
+
+# ABI -> compilers whose results must agree (each: command without sources).
 TARGETS = {
-    "x86_64": ["g++", "-std=c++17", "-O0", "-S"],
-    "arm32": ["arm-none-eabi-g++", "-std=c++17", "-O0", "-S", "-mcpu=cortex-m4", "-mthumb",
-              "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
+    "x86_64": [["g++", *COMMON, *COMPRESSION]],
+    "arm32": [[*ARM, *COMMON]],
+    "ilp32": [[*RISCV32, *COMMON, "@newlib"], [*XTENSA, *COMMON, "@newlib"]],
 }
-DEFINES = ["-DTF_LITE_STATIC_MEMORY", "-DUSE_TFLM_COMPRESSION", "-fno-exceptions", "-fno-rtti"]
 
 # name -> (includes, C++ type). Types are spelled as TFLM spells them.
 GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
@@ -127,6 +158,19 @@ GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
 
 
 def probe(target: str, tflm: Path, gemmlowp: Path, flatbuffers: Path) -> dict[str, list[int]]:
+    results = [_probe_with(compiler, target, tflm, gemmlowp, flatbuffers) for compiler in TARGETS[target]]
+    for other, compiler in zip(results[1:], TARGETS[target][1:]):
+        if other != results[0]:
+            differ = sorted(name for name in results[0] if results[0][name] != other.get(name))
+            raise SystemExit(f"{target}: {compiler[0]} disagrees with {TARGETS[target][0][0]} on {differ}")
+    return results[0]
+
+
+def _probe_with(compiler: list[str], target: str, tflm: Path, gemmlowp: Path, flatbuffers: Path
+                ) -> dict[str, list[int]]:
+    if "@newlib" in compiler:
+        at = compiler.index("@newlib")
+        compiler = compiler[:at] + _newlib_cxx_includes() + compiler[at + 1:]
     sizes: dict[str, list[int]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for group, (includes, types) in GROUPS.items():
@@ -137,7 +181,7 @@ def probe(target: str, tflm: Path, gemmlowp: Path, flatbuffers: Path) -> dict[st
             source += f"const unsigned int jsqat_sizes[] = {{ {values} }}; }}\n"
             path = Path(tmp) / f"{group}.cc"
             path.write_text(source)
-            command = TARGETS[target] + DEFINES + [
+            command = compiler + [
                 f"-I{tflm}", f"-I{gemmlowp}", f"-I{flatbuffers}", str(path), "-o", str(path.with_suffix(".s")),
             ]
             result = subprocess.run(command, capture_output=True, text=True)
@@ -166,11 +210,42 @@ def _read_array(assembly: str) -> list[int]:
     return values
 
 
+MODULE_DOC = '''"""sizeof/alignof of the TFLM structs the arena holds, per ABI.
+
+Generated by ``scripts/probe_tflm_sizes.py`` from tensorflow/tflite-micro at
+{commit}: TFLM's headers compiled with each ABI's compiler (see the
+script for the compilers and flags). ABIs: ``x86_64`` = the tflite-micro PyPI wheel (g++,
+LP64, USE_TFLM_COMPRESSION on); ``arm32`` = Cortex-M builds (arm-none-eabi-g++,
+ILP32, short enums, compression off); ``ilp32`` = Xtensa and RISC-V builds
+(ESP32 family; ILP32, int-sized enums, compression off). Each entry is
+``name: (sizeof, alignof)``; names are TFLM's. Corrections measured against a
+newer TFLM build live in :mod:`jsqat_embed.memory.arena` (``TFLM_VERSIONS``),
+not here, so this file stays a faithful record of the probe. Do not edit.
+"""
+
+from __future__ import annotations
+
+'''
+
+
+def render_module(out: dict[str, dict[str, list[int]]], commit: str) -> str:
+    lines = [MODULE_DOC.format(commit=commit), "STRUCTS: dict[str, dict[str, tuple[int, int]]] = {"]
+    for target, sizes in out.items():
+        lines.append(f"    {target!r}: {{".replace("'", '"'))
+        lines += [f'        "{name}": ({size}, {align}),' for name, (size, align) in sorted(sizes.items())]
+        lines.append("    },")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str]) -> int:
     tflm, gemmlowp, flatbuffers = (Path(a) for a in argv[1:4])
     out = {target: probe(target, tflm, gemmlowp, flatbuffers) for target in TARGETS}
-    json.dump(out, sys.stdout, indent=1, sort_keys=True)
-    print()
+    if len(argv) > 5 and argv[4] == "--module":
+        sys.stdout.write(render_module(out, argv[5]))
+    else:
+        json.dump(out, sys.stdout, indent=1, sort_keys=True)
+        print()
     return 0
 
 

@@ -35,7 +35,11 @@ _BOARD_KEYS = {
     "sources": (list, True),
     "tflm_runtime": (str, False),
     "aliases": (list, False),
+    "abi": (str, False),
 }
+# Struct-layout ABIs of jsqat_embed.memory.tflm_structs; a board without "abi" gets
+# one from pointer_bits and core (see default_abi).
+ABIS = {"x86_64": 64, "arm32": 32, "ilp32": 32}
 _REGION_KEYS = {
     "name": (str, True),
     "kind": (str, True),
@@ -97,11 +101,12 @@ class BoardProfile:
     path: Path | None = None
     aliases: tuple[str, ...] = ()
     firmware: dict | None = None
+    abi: str = "arm32"
 
     @property
     def target(self) -> str:
         """The struct-size table of :mod:`jsqat_embed.memory.tflm_structs` for this board."""
-        return "x86_64" if self.pointer_bits == 64 else "arm32"
+        return self.abi
 
     def regions_of(self, *kinds: str) -> list[MemoryRegion]:
         return [r for r in self.regions if r.kind in kinds]
@@ -202,6 +207,10 @@ def _parse(data: dict, path: Path) -> BoardProfile:
         raise BoardProfileError(f"{where}: no RAM region (kind sram, psram or sdram)")
     if board["pointer_bits"] not in (32, 64):
         raise BoardProfileError(f"{where}: pointer_bits must be 32 or 64, got {board['pointer_bits']}")
+    abi = board.get("abi") or default_abi(board["pointer_bits"], board["core"])
+    if ABIS.get(abi) != board["pointer_bits"]:
+        allowed = ", ".join(name for name, bits in ABIS.items() if bits == board["pointer_bits"])
+        raise BoardProfileError(f"{where}: abi {abi!r} does not fit pointer_bits {board['pointer_bits']}; use {allowed}")
     if board["kernel_library"] not in KERNEL_LIBRARIES:
         raise BoardProfileError(
             f"{where}: kernel_library {board['kernel_library']!r} is not one of {', '.join(KERNEL_LIBRARIES)}")
@@ -229,7 +238,17 @@ def _parse(data: dict, path: Path) -> BoardProfile:
         kernel_library=board["kernel_library"], build_systems=tuple(board["build_systems"]),
         int8_macs_per_cycle=float(board["int8_macs_per_cycle"]), sources=tuple(board["sources"]),
         regions=tuple(regions), tflm_runtime=runtime, path=path, aliases=tuple(aliases), firmware=dict(firmware),
+        abi=abi,
     )
+
+
+def default_abi(pointer_bits: int, core: str) -> str:
+    """64-bit: the host wheel's layout; Xtensa and RISC-V compilers use int-sized
+    enums (ilp32); Arm's bare-metal EABI uses short enums (arm32)."""
+    if pointer_bits == 64:
+        return "x86_64"
+    lowered = core.lower()
+    return "ilp32" if "xtensa" in lowered or "risc-v" in lowered or "riscv" in lowered else "arm32"
 
 
 def _check_table(table: dict, schema: dict, context: str) -> dict:

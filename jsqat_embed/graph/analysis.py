@@ -196,12 +196,25 @@ def device_warnings(model: Model) -> list[DeviceWarning]:
             warnings.append(DeviceWarning("not-emulated", f"{op.describe()}: jsqat-embed cannot emulate {op.opcode}, so `verify` will refuse this model", op.index))
         if op.opcode == "SOFTMAX":
             warnings.extend(_softmax_scale(op))
+        if op.opcode == "SPACE_TO_BATCH_ND" and _has_padding(op):
+            # TFLM (reference and micro kernel) pads with SpaceToBatchParams.output_offset,
+            # a persistent buffer its Init allocates and nothing writes.
+            warnings.append(DeviceWarning(
+                "uninitialized-pad",
+                f"{op.describe()}: TFLM pads with a value it never initializes (byte 0 on a zeroed arena, as "
+                f"jsqat-embed's firmware and the tflite-micro package give it; anything on an arena reused "
+                f"without clearing), not with the zero point {op.outputs[0].zero_point}", op.index))
         for tensor in [t for t in op.inputs if t is not None] + op.outputs:
             if tensor.index in seen:
                 continue
             seen.add(tensor.index)
             warnings.extend(_tensor_warnings(tensor, op))
     return warnings
+
+
+def _has_padding(op: Operator) -> bool:
+    paddings = op.input(2)
+    return paddings is None or paddings.data is None or bool(np.any(paddings.data))
 
 
 def _softmax_scale(op: Operator) -> list[DeviceWarning]:

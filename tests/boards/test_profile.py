@@ -84,6 +84,8 @@ def test_a_user_board_file_loads(tmp_path):
     (lambda s: s.replace('name = "ram"', 'name = "flash"'), "region names must be unique"),
     (lambda s: s.replace("int8_macs_per_cycle = 0.5", "int8_macs_per_cycle = 0"), "int8_macs_per_cycle must be positive"),
     (lambda s: s.replace('build_systems = ["cmake"]', 'build_systems = ["bazel"]'), "build_systems bazel not among"),
+    (lambda s: s.replace("pointer_bits = 32", 'pointer_bits = 32\nabi = "x86_64"'), "abi 'x86_64' does not fit"),
+    (lambda s: s.replace("pointer_bits = 32", 'pointer_bits = 32\nabi = "mips"'), "abi 'mips' does not fit"),
 ])
 def test_bad_board_files_name_the_problem(tmp_path, edit, message):
     path = tmp_path / "bad.toml"
@@ -92,6 +94,19 @@ def test_bad_board_files_name_the_problem(tmp_path, edit, message):
         load_board_file(path)
     assert message in str(info.value)
     assert str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("core, abi", [("Cortex-M4F", "arm32"), ("Xtensa LX7", "ilp32"), ("RISC-V RV32IMC", "ilp32")])
+def test_struct_abi_follows_the_core_unless_given(tmp_path, core, abi):
+    """Arm's bare-metal EABI packs enums short; Xtensa and RISC-V compilers keep them int-sized,
+    which changes TFLM's builtin-params structs (tests/memory/test_arena_qemu.py checks arm32)."""
+    path = tmp_path / "b.toml"
+    path.write_text(GOOD.replace('core = "Cortex-M4F"', f'core = "{core}"'))
+    assert load_board_file(path).target == abi
+    path.write_text(GOOD.replace('core = "Cortex-M4F"', f'core = "{core}"\nabi = "ilp32"'))
+    assert load_board_file(path).target == "ilp32"
+    assert load_board("esp32s3").target == "ilp32" and load_board("nano33ble").target == "arm32"
+    assert load_board("host").target == "x86_64"
 
 
 def test_missing_and_binary_files(tmp_path):

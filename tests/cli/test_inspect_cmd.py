@@ -65,3 +65,17 @@ def test_inspect_imports_no_tensorflow():
                           capture_output=True, text=True, check=True)
     imported = [line for line in proc.stderr.splitlines() if "tensorflow" in line or "keras" in line]
     assert imported == []
+
+
+def test_space_to_batch_padding_is_flagged():
+    """TFLM pads SPACE_TO_BATCH_ND with a persistent value it never writes: on a reused arena
+    a Cortex-M4 gave other bytes than the emulator (tests/memory/test_arena_qemu.py)."""
+    from tests.emulator.test_op_grid import CASES
+    from tests.helpers import keras_model_tflite
+
+    path = keras_model_tflite("grid-space-to-batch-v3", CASES["space-to-batch"])
+    warnings = summarize(read_model(path)).warnings
+    flagged = [w for w in warnings if w.code == "uninitialized-pad"]
+    assert len(flagged) == 1 and "SPACE_TO_BATCH_ND" in flagged[0].message
+    assert not [w for w in summarize(read_model(zoo_model("resnet_style", size=32))).warnings
+                if w.code == "uninitialized-pad"]

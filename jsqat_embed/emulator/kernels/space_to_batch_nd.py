@@ -1,8 +1,10 @@
 """SPACE_TO_BATCH_ND: TFLM's ``reference_ops::SpaceToBatchND``.
 
 Pads spatially, then moves each (block_h, block_w) phase to its own batch:
-output batch = (phase_h * block_w + phase_w) * input_batch + b. TFLM fills the
-padding with byte 0 (its ``output_offset`` is never set), not the zero point.
+output batch = (phase_h * block_w + phase_w) * input_batch + b. TFLM pads with
+``SpaceToBatchParams.output_offset``, which nothing writes: byte 0 on a zeroed
+arena (the wheel, a fresh .bss, jsqat-embed's firmware), not the zero point.
+``inspect`` warns about it (``uninitialized-pad``).
 """
 
 from __future__ import annotations
