@@ -5,7 +5,6 @@ TensorFlow is imported inside these commands only.
 
 from __future__ import annotations
 
-import itertools
 from pathlib import Path
 
 import typer
@@ -92,46 +91,68 @@ def _summary(output: Path, metrics: dict) -> None:
 
 
 def sweep_command(
-    data: Path = typer.Option(..., "--data", help="BreakHis folder."),
+    data: Path = typer.Option(..., "--data", help="BreakHis folder (or, with --dataset folders, one folder per class)."),
     root: Path = typer.Option(..., "--output", "-o", help="Directory holding one run directory per configuration."),
     backbone: str = typer.Option("mobilenetv2", "--backbone"),
     img_size: int = typer.Option(224, "--img-size"),
+    alpha: float = typer.Option(0.35, "--alpha", help="MobileNetV2 width multiplier."),
     modes: str = typer.Option("jsqat", "--modes", help="Comma-separated modes."),
     sparsities: str = typer.Option("0.5,0.7,0.9", "--sparsities", help="Comma-separated sparsities."),
     regs: str = typer.Option("l1,l1l2", "--regs", help="Comma-separated regularizations."),
     lambdas: str = typer.Option("0,0.001,0.005,0.01,0.05", "--lambdas", help="Comma-separated lambdas (the paper's)."),
-    repeats: int = typer.Option(1, "--repeats", help="Seeds per configuration."),
+    repeats: int = typer.Option(1, "--repeats", help="Seeds per configuration (0, 1, ...)."),
     epochs: int = typer.Option(50, "--epochs"),
     weights: str = typer.Option("imagenet", "--weights"),
     batch_size: int = typer.Option(16, "--batch-size"),
+    magnification: str = typer.Option("40", "--magnification", help="BreakHis magnification: 40, 100, 200, 400 or all."),
+    dataset: str = typer.Option("breakhis", "--dataset", help="breakhis or folders."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) without training."),
+    json_output: bool = typer.Option(False, "--json", help="Print the runs and their status as JSON."),
 ) -> None:
-    """Run a grid of configurations (the paper's lambda x sparsity x mode x reg), skipping finished runs."""
-    from jsqat_embed.training.jsqat import TrainConfig, train_run
+    """Run a grid of configurations (the paper's lambda x sparsity x mode x reg), skipping finished runs.
 
-    grid = list(itertools.product(modes.split(","), [float(s) for s in sparsities.split(",")], regs.split(","),
-                                  [float(v) for v in lambdas.split(",")], range(repeats)))
-    with user_errors():
-        for mode, sparsity, reg, lam, seed in grid:
-            name = f"{backbone}-{img_size}-{mode}-p{sparsity:g}-{reg}-l{lam:g}-s{seed}"
-            run = root / name
-            if (run / "metrics.json").exists():
-                typer.echo(f"skip {name} (finished)")
-                continue
-            typer.echo(f"run {name}")
-            config = TrainConfig(data=str(data), backbone=backbone, img_size=img_size, mode=mode, sparsity=sparsity,
-                                 reg=reg, lam=lam, epochs=epochs, weights=weights, batch_size=batch_size, seed=seed)
-            train_run(config, run, resume=run.exists())
+    Configurations that train the same model run once (sparsity is ignored by baseline/qat,
+    the regularization kind by lambda 0)."""
+    from jsqat_embed.training.jsqat import TrainConfig, train_run
+    from jsqat_embed.training.sweep import parse_values, plan_sweep
+
+    results = []
+    with user_errors(json_output):
+        base = TrainConfig(data=str(data), backbone=backbone, img_size=img_size, alpha=alpha, epochs=epochs,
+                           weights=weights, batch_size=batch_size, magnification=magnification, dataset=dataset)
+        runs = plan_sweep(base, root, modes=parse_values(modes, "--modes", str), regs=parse_values(regs, "--regs", str),
+                          sparsities=parse_values(sparsities, "--sparsities"), lambdas=parse_values(lambdas, "--lambdas"),
+                          repeats=repeats)
+        if not json_output:
+            typer.echo(f"{len(runs)} distinct runs, {sum(r.finished for r in runs)} finished")
+        for run in runs:
+            if run.finished or dry_run:
+                status = "finished" if run.finished else "to run"
+                if not json_output:
+                    typer.echo(f"{'skip' if run.finished else 'plan'} {run.name} ({status})")
+            else:
+                if not json_output:
+                    typer.echo(f"run {run.name}")
+                train_run(run.config, run.directory, resume=run.directory.exists())
+                status = "trained"
+            results.append({"name": run.name, "directory": str(run.directory), "status": status})
+    if json_output:
+        print_json({"runs": results})
 
 
 def report_command(
     runs: list[Path] = typer.Argument(..., help="Run directories (with metrics.json)."),
     output: Path = typer.Option(Path("report"), "--output", "-o", help="Where to write tables and the figure."),
+    json_output: bool = typer.Option(False, "--json", help="Print the written files as JSON."),
 ) -> None:
     """Tables shaped like the paper's Tables 2-4 (markdown and CSV) and its Figure 4 (accuracy vs sparsity)."""
     from jsqat_embed.training.report import write_report
 
-    with user_errors():
+    with user_errors(json_output):
         written = write_report(runs, output)
+    if json_output:
+        print_json({"written": [str(path) for path in written]})
+        return
     for path in written:
         typer.echo(f"wrote {path}")
 
