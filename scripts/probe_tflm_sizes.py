@@ -229,11 +229,18 @@ from __future__ import annotations
 
 
 def render_module(out: dict[str, dict[str, list[int]]], commit: str) -> str:
+    """The Python module; ``ilp32`` is written as its differences from ``arm32`` (the enum sizes)."""
     lines = [MODULE_DOC.format(commit=commit), "STRUCTS: dict[str, dict[str, tuple[int, int]]] = {"]
-    for target, sizes in out.items():
-        lines.append(f"    {target!r}: {{".replace("'", '"'))
-        lines += [f'        "{name}": ({size}, {align}),' for name, (size, align) in sorted(sizes.items())]
+    for target in ("x86_64", "arm32"):
+        lines.append(f'    "{target}": {{')
+        lines += [f'        "{name}": ({size}, {align}),' for name, (size, align) in sorted(out[target].items())]
         lines.append("    },")
+    lines.append("}")
+    differ = {name: value for name, value in sorted(out["ilp32"].items()) if out["arm32"].get(name) != value}
+    lines.append("# Xtensa and RISC-V: arm32's layout except where int-sized enums change a struct.")
+    lines.append('STRUCTS["ilp32"] = {')
+    lines.append('    **STRUCTS["arm32"],')
+    lines += [f'    "{name}": ({size}, {align}),' for name, (size, align) in differ.items()]
     lines.append("}")
     return "\n".join(lines) + "\n"
 

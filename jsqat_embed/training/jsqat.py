@@ -15,8 +15,9 @@ Modes: ``baseline`` (I + post-training int8), ``qat`` (I + III without pruning),
 ``sat`` (I + II + post-training int8), ``jsqat`` (I + II + III).
 
 TensorFlow is imported here only. Each finished stage is saved in the run
-directory with ``state.json``; ``resume=True`` continues after the last finished
-stage. Images are resized with the same PIL code ``verify --images`` and the
+directory with ``state.json``, and the stage in progress checkpoints its weights
+after every epoch (``<stage>.partial.h5``); ``resume=True`` skips finished stages
+and continues the interrupted one from its last finished epoch. Images are resized with the same PIL code ``verify --images`` and the
 firmware golden vectors use, then preprocessed in TensorFlow.
 """
 
@@ -223,8 +224,12 @@ def compile_model(model, learning_rate: float):
 # --- stages -------------------------------------------------------------------
 
 
-def prune(model, sparsity: float, train_ds, val_ds, epochs: int, steps_per_epoch: int, weights, callbacks):
-    """Layer-wise magnitude pruning of every prunable layer to ``sparsity`` with retraining; stripped."""
+def prune(model, sparsity: float, epochs: int, steps_per_epoch: int, fit):
+    """Layer-wise magnitude pruning of every prunable layer to ``sparsity`` with retraining; stripped.
+
+    ``fit(model, extra_callbacks)`` trains the wrapped model (see ``train_run``'s epoch
+    checkpoints); the wrappers' pruning step is a weight, so a resumed fit continues the
+    schedule where it stopped."""
     import tensorflow_model_optimization as tfmot
 
     total = max(1, epochs * steps_per_epoch)
@@ -244,12 +249,12 @@ def prune(model, sparsity: float, train_ds, val_ds, epochs: int, steps_per_epoch
 
     pruned = keras().models.clone_model(model, clone_function=wrap)
     compile_model(pruned, 1e-4)
-    pruned.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights, verbose=0,
-               callbacks=[tfmot.sparsity.keras.UpdatePruningStep(), *callbacks])
+    fit(pruned, [tfmot.sparsity.keras.UpdatePruningStep()])
     return tfmot.sparsity.keras.strip_pruning(pruned)
 
 
-def quantization_aware(model, preserve_sparsity: bool, train_ds, val_ds, epochs: int, weights, callbacks):
+def quantization_aware(model, preserve_sparsity: bool, fit):
+    """Stage III's QAT model (prune-preserving for jsqat), trained by ``fit(model, extra_callbacks)``."""
     import tensorflow_model_optimization as tfmot
 
     annotated = tfmot.quantization.keras.quantize_annotate_model(model)
@@ -259,7 +264,7 @@ def quantization_aware(model, preserve_sparsity: bool, train_ds, val_ds, epochs:
     else:
         quantized = tfmot.quantization.keras.quantize_apply(annotated)
     compile_model(quantized, 1e-5)
-    quantized.fit(train_ds, validation_data=val_ds, epochs=epochs, class_weight=weights, verbose=0, callbacks=callbacks)
+    fit(quantized, [])
     return quantized
 
 
@@ -352,6 +357,8 @@ class RunState:
     completed: list[str] = field(default_factory=list)
     config: dict = field(default_factory=dict)
     seconds: dict = field(default_factory=dict)
+    #: the stage in progress and its finished epochs, whose weights are in <stage>.partial.h5
+    partial: dict = field(default_factory=dict)
 
 
 def _load_dataset(config: TrainConfig) -> Dataset:
@@ -376,10 +383,34 @@ def train_run(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         if state.config != asdict(config):
             raise InputDataError(f"{run_dir} was started with a different configuration; resume needs the same one")
 
+    def save_state() -> None:
+        temporary = state_path.with_suffix(".tmp")
+        temporary.write_text(json.dumps(asdict(state), indent=2))
+        os.replace(temporary, state_path)
+
     def finish(stage: str, started: float) -> None:
         state.completed.append(stage)
         state.seconds[stage] = round(time.time() - started, 1)
-        state_path.write_text(json.dumps(asdict(state), indent=2))
+        if state.partial:  # the finished stage's (or stage III's, within export) epoch checkpoint
+            (run_dir / f"{state.partial['stage']}.partial.h5").unlink(missing_ok=True)
+            state.partial = {}
+        save_state()
+
+    def fitter(stage: str, epochs: int):
+        """Train for ``epochs``, checkpointing weights after every epoch; a resumed run reloads the
+        last checkpoint of this stage and continues from the next epoch (the optimizer's moments
+        restart; the weights, pruning masks and pruning step do not)."""
+        def fit(model, extra_callbacks):
+            partial = run_dir / f"{stage}.partial.h5"
+            start = 0
+            if state.partial.get("stage") == stage and partial.exists():
+                model.load_weights(str(partial))
+                start = int(state.partial["epochs"])
+                notify(f"{stage}: resuming after epoch {start} of {epochs}")
+            checkpoint = _EpochCheckpoint(partial, stage, state, save_state)
+            model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start, class_weight=weights,
+                      verbose=0, callbacks=[*extra_callbacks, checkpoint, *callbacks])
+        return fit
 
     def notify(message: str) -> None:
         if progress is not None:
@@ -406,25 +437,25 @@ def train_run(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     model = None
     if "stage1" not in state.completed:
         started = time.time()
-        notify("stage I: head only, 1 epoch")
         model, base = build_model(config, len(dataset.classes))
-        base.trainable = False
-        compile_model(model, 1e-3).fit(train_ds, validation_data=val_ds, epochs=config.head_epochs,
-                                       class_weight=weights, verbose=0, callbacks=callbacks)
+        if state.partial.get("stage") != "stage1":  # a resumed stage I has its head epoch in the checkpoint
+            notify("stage I: head only, 1 epoch")
+            base.trainable = False
+            compile_model(model, 1e-3).fit(train_ds, validation_data=val_ds, epochs=config.head_epochs,
+                                           class_weight=weights, verbose=0, callbacks=callbacks)
         base.trainable = True
         trainable = unfreeze_top(model, base, config.trainable_fraction)
         notify(f"stage I: {trainable:,} of {model.count_params():,} parameters trainable, "
                f"{config.reg} lambda {config.lam}, {config.epochs} epochs")
         model = compile_model(with_regularization(model, *config.l1_l2), config.learning_rate)
-        model.fit(train_ds, validation_data=val_ds, epochs=config.epochs, class_weight=weights, verbose=0,
-                  callbacks=callbacks)
+        fitter("stage1", config.epochs)(model, [])
         model.save(stage1, include_optimizer=False)
         finish("stage1", started)
     if config.mode in ("sat", "jsqat") and "stage2" not in state.completed:
         started = time.time()
         model = model or k.models.load_model(stage1, compile=False)
         notify(f"stage II: pruning every Conv2D/Dense to {config.sparsity:.0%}, {config.epochs} epochs")
-        model = prune(model, config.sparsity, train_ds, val_ds, config.epochs, steps, weights, callbacks)
+        model = prune(model, config.sparsity, config.epochs, steps, fitter("stage2", config.epochs))
         model.save(stage2, include_optimizer=False)
         finish("stage2", started)
     float_model_path = stage2 if config.mode in ("sat", "jsqat") else stage1
@@ -436,8 +467,7 @@ def train_run(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
         if config.mode in ("qat", "jsqat"):
             notify(f"stage III: quantization-aware training{' preserving sparsity' if config.mode == 'jsqat' else ''}, "
                    f"{config.epochs} epochs")
-            model = quantization_aware(model, config.mode == "jsqat", train_ds, val_ds, config.epochs, weights,
-                                       callbacks)
+            model = quantization_aware(model, config.mode == "jsqat", fitter("stage3", config.epochs))
             import tensorflow_model_optimization as tfmot
 
             with tfmot.quantization.keras.quantize_scope():
@@ -473,6 +503,24 @@ def _jsonable(value):
     if isinstance(value, (np.floating,)):
         return float(value)
     raise TypeError(type(value).__name__)
+
+
+class _EpochCheckpoint:
+    """Keras callback: after each epoch, the weights to ``path`` (atomically), then the epoch
+    count into the run state, so a killed run resumes from its last finished epoch."""
+
+    def __new__(cls, path: Path, stage: str, state: RunState, save_state):
+        k = keras()
+
+        class Callback(k.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                temporary = path.with_suffix(".tmp.h5")  # both legacy HDF5: tf-keras reads a ".weights.h5" name as its newer format
+                self.model.save_weights(str(temporary))
+                os.replace(temporary, path)
+                state.partial = {"stage": stage, "epochs": epoch + 1}
+                save_state()
+
+        return Callback()
 
 
 class _ProgressCallback:

@@ -104,6 +104,44 @@ def test_resume_after_an_interrupted_stage(data, tmp_path, monkeypatch):
     assert (out / "metrics.json").exists()
 
 
+def test_resume_after_a_kill_mid_stage_continues_from_the_last_epoch(data, tmp_path):
+    """Killed after epoch 2 of 3 of stage II: the resumed run trains only epoch 3 of that stage,
+    from the checkpointed weights and pruning step, and still reaches the sparsity."""
+    from jsqat_embed.graph.analysis import summarize
+    from jsqat_embed.tflite import read_model
+    from jsqat_embed.training.jsqat import TrainConfig, train_run
+
+    config = TrainConfig(data=str(data), img_size=32, epochs=3, weights="none", batch_size=8, alpha=0.35,
+                         mode="sat", sparsity=0.7)
+    out = tmp_path / "run"
+    seen: list[str] = []
+
+    def dies_in_stage_two(message: str) -> None:
+        seen.append(message)
+        if any(m.startswith("stage II") for m in seen) and message.startswith("  epoch 2"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_run(config, out, progress=dies_in_stage_two)
+    state = json.loads((out / "state.json").read_text())
+    assert state["completed"] == ["stage1"] and state["partial"] == {"stage": "stage2", "epochs": 2}
+    assert (out / "stage2.partial.h5").exists()
+
+    resumed: list[str] = []
+    metrics = train_run(config, out, resume=True, progress=resumed.append)
+    stage_two = resumed[next(i for i, m in enumerate(resumed) if m.startswith("stage II")):]
+    assert "stage2: resuming after epoch 2 of 3" in resumed
+    assert [m.split(":")[0].strip() for m in stage_two if m.startswith("  epoch")] == ["epoch 3"]
+    assert not any(m.startswith("stage I:") for m in resumed), "stage I ran again"
+    state = json.loads((out / "state.json").read_text())
+    assert state["completed"] == ["stage1", "stage2", "export"] and state["partial"] == {}
+    assert not (out / "stage2.partial.h5").exists()
+    pruned = [layer.weight_sparsity for layer in summarize(read_model(out / "model_int8.tflite")).layers
+              if layer.op in ("CONV_2D", "FULLY_CONNECTED") and layer.weight_sparsity is not None]
+    assert pruned and min(pruned) >= 0.7 - 0.01
+    assert metrics["layer_sparsity"]
+
+
 def test_bad_data_directory_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(create_app(), ["train", "--data", str(tmp_path), "-o", str(tmp_path / "r"), *TINY])
     assert result.exit_code == 2 and "not a BreakHis folder" in result.output
