@@ -46,19 +46,19 @@ def test_core_unit_tests_pass_on_cortex_m4_under_qemu(tmp_path):
 def test_generated_application_self_test_passes_on_cortex_m4_with_tflm(tmp_path, encoding):
     """The whole generated application (model arrays, resolver, arena sized by the estimator,
     golden vectors, self-test) linked with TFLM built for Cortex-M4, run under QEMU. Opt-in:
-    needs TFLM's sources (tests/tflm_arm.py)."""
+    needs TFLM's sources (tests/tflm_targets.py)."""
     from jsqat_embed.training.zoo import pruned_zoo_model
-    from tests.tflm_arm import link_for_qemu, run_qemu, tflm_library_or_skip
+    from tests.tflm_targets import CORTEX_M4, link_for_qemu, run_qemu, tflm_library_or_skip
 
-    tflm, library = tflm_library_or_skip()
+    tflm, library = tflm_library_or_skip(CORTEX_M4)
     model = pruned_zoo_model("mobilenetv2", size=96, alpha=0.35, sparsity=0.7)
     out = tmp_path / "fw"
     result = build_project(model, load_board("rpi-pico"), out, build_system="cmake", encoding=encoding, golden=3)
     assert result.encoding.startswith(encoding)
     src = out / "src"
     sources = [p for p in sorted(src.glob("*.cc")) if p.name != "main.cc"] + [HERE / "qemu" / "app_main.cc"]
-    elf = link_for_qemu(tflm, library, sources, tmp_path / "app.elf", include=[src])
-    run = run_qemu(elf, tmp_path, timeout=600)
+    elf = link_for_qemu(CORTEX_M4, tflm, library, sources, tmp_path / "app.elf", include=[src])
+    run = run_qemu(CORTEX_M4, elf, tmp_path, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0 and "self-test PASS 3/3 bit-exact" in log, log[-3000:]
     assert f"outputs crc32 {result.expected_crc:08x}" in log
