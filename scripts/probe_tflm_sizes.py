@@ -23,7 +23,8 @@ runtime has it on. Three ABIs:
 - ``ilp32``: ILP32 with int-sized enums, compression off: the ABI of Xtensa
   (ESP32, ESP32-S3; esp-tflite-micro leaves compression off) and RISC-V
   (ESP32-C3). Probed with both Debian's riscv64-unknown-elf-g++ (rv32imc/ilp32)
-  and xtensa-lx106-elf-g++; the two must agree or the script fails. Neither
+  and xtensa-lx106-elf-g++ (apt: gcc-riscv64-unknown-elf gcc-xtensa-lx106); the
+  two must agree or the script fails. Neither
   Debian cross compiler ships C++ library headers, so newlib's (from
   libnewlib-arm-none-eabi) are borrowed: the structs use only fixed-width
   integer types from them.

@@ -127,8 +127,9 @@ def _print(model: Path, fits, hints, drivers) -> None:
     if drivers:
         console.print(f"RAM peak ({first.board.id}) driven by: "
                       + ", ".join(f"{d['buffer']} ({_kib(d['bytes'])})" for d in drivers), highlight=False)
-    console.print("Arena figures are TFLM's allocator replayed (exact on host; on boards plus a margin for "
-                  "Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from "
+    console.print("Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 "
+                  "and RV32 with reference kernels; CMSIS-NN/esp-nn scratch from their sources; boards add a "
+                  "margin for Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from "
                   "Cortex-M4F .text per op; latency assumes each board's int8 MAC/cycle.", highlight=False)
 
 

@@ -17,8 +17,9 @@ Modes: ``baseline`` (I + post-training int8), ``qat`` (I + III without pruning),
 TensorFlow is imported here only. Each finished stage is saved in the run
 directory with ``state.json``, and the stage in progress checkpoints its weights
 after every epoch (``<stage>.partial.h5``); ``resume=True`` skips finished stages
-and continues the interrupted one from its last finished epoch. Images are resized with the same PIL code ``verify --images`` and the
-firmware golden vectors use, then preprocessed in TensorFlow.
+and continues the interrupted one from its last finished epoch. Images are
+resized with the same PIL code ``verify --images`` and the firmware golden
+vectors use, then preprocessed in TensorFlow.
 """
 
 from __future__ import annotations
@@ -396,18 +397,22 @@ def train_run(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
             state.partial = {}
         save_state()
 
+    def checkpoint_of(stage: str) -> Path | None:
+        """The epoch checkpoint a resumed ``stage`` continues from, if there is one."""
+        partial = run_dir / f"{stage}.partial.h5"
+        return partial if state.partial.get("stage") == stage and partial.exists() else None
+
     def fitter(stage: str, epochs: int):
         """Train for ``epochs``, checkpointing weights after every epoch; a resumed run reloads the
         last checkpoint of this stage and continues from the next epoch (the optimizer's moments
         restart; the weights, pruning masks and pruning step do not)."""
         def fit(model, extra_callbacks):
-            partial = run_dir / f"{stage}.partial.h5"
             start = 0
-            if state.partial.get("stage") == stage and partial.exists():
-                model.load_weights(str(partial))
+            if checkpoint_of(stage):
+                model.load_weights(str(checkpoint_of(stage)))
                 start = int(state.partial["epochs"])
                 notify(f"{stage}: resuming after epoch {start} of {epochs}")
-            checkpoint = _EpochCheckpoint(partial, stage, state, save_state)
+            checkpoint = _EpochCheckpoint(run_dir / f"{stage}.partial.h5", stage, state, save_state)
             model.fit(train_ds, validation_data=val_ds, epochs=epochs, initial_epoch=start, class_weight=weights,
                       verbose=0, callbacks=[*extra_callbacks, checkpoint, *callbacks])
         return fit
@@ -438,7 +443,7 @@ def train_run(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     if "stage1" not in state.completed:
         started = time.time()
         model, base = build_model(config, len(dataset.classes))
-        if state.partial.get("stage") != "stage1":  # a resumed stage I has its head epoch in the checkpoint
+        if not checkpoint_of("stage1"):  # a resumed stage I has its head epoch in the checkpoint
             notify("stage I: head only, 1 epoch")
             base.trainable = False
             compile_model(model, 1e-3).fit(train_ds, validation_data=val_ds, epochs=config.head_epochs,
