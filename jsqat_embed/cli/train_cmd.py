@@ -12,25 +12,37 @@ import typer
 from jsqat_embed.cli.common import print_json, user_errors
 
 
+# Options train and sweep share: one definition each, so the two commands cannot drift apart.
+DATA = typer.Option(..., "--data", help="BreakHis folder (BreaKHis_v1/...) or, with --dataset folders, one folder per class.")
+BACKBONE = typer.Option("mobilenetv2", "--backbone", help="vgg19, resnet50 (the paper's) or mobilenetv2.")
+IMG_SIZE = typer.Option(224, "--img-size", help="Input height and width.")
+ALPHA = typer.Option(0.35, "--alpha", help="MobileNetV2 width multiplier.")
+EPOCHS = typer.Option(50, "--epochs", help="Epochs of each stage (paper: 50).")
+BATCH_SIZE = typer.Option(16, "--batch-size", help="Batch size.")
+WEIGHTS = typer.Option("imagenet", "--weights", help="imagenet, none, or a local .h5 of backbone weights.")
+MAGNIFICATION = typer.Option("40", "--magnification", help="BreakHis magnification: 40, 100, 200, 400 or all.")
+DATASET = typer.Option("breakhis", "--dataset", help="breakhis or folders.")
+
+
 def train_command(
-    data: Path = typer.Option(..., "--data", help="BreakHis folder (BreaKHis_v1/...) or, with --dataset folders, one folder per class."),
+    data: Path = DATA,
     output: Path = typer.Option(..., "--output", "-o", help="Run directory (checkpoints, model_int8.tflite, metrics.json)."),
-    backbone: str = typer.Option("mobilenetv2", "--backbone", help="vgg19, resnet50 (the paper's) or mobilenetv2."),
-    img_size: int = typer.Option(224, "--img-size", help="Input height and width."),
-    alpha: float = typer.Option(0.35, "--alpha", help="MobileNetV2 width multiplier."),
+    backbone: str = BACKBONE,
+    img_size: int = IMG_SIZE,
+    alpha: float = ALPHA,
     mode: str = typer.Option("jsqat", "--mode", help="baseline, qat, sat or jsqat."),
     sparsity: float = typer.Option(0.5, "--sparsity", help="Layer-wise target sparsity of stage II (0.5, 0.7, 0.9)."),
     reg: str = typer.Option("l1", "--reg", help="l1 (lambda1 = lambda, lambda2 = 0) or l1l2 (both = lambda)."),
     lam: float = typer.Option(0.001, "--lambda", help="Regularization strength (paper: 0, .001, .005, .01, .05)."),
-    epochs: int = typer.Option(50, "--epochs", help="Epochs of each stage (paper: 50)."),
+    epochs: int = EPOCHS,
     trainable_fraction: float = typer.Option(0.3, "--trainable-fraction", help="Share of parameters unfrozen after the head epoch."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Batch size."),
-    weights: str = typer.Option("imagenet", "--weights", help="imagenet, none, or a local .h5 of backbone weights."),
-    magnification: str = typer.Option("40", "--magnification", help="BreakHis magnification: 40, 100, 200, 400 or all."),
-    dataset: str = typer.Option("breakhis", "--dataset", help="breakhis or folders."),
+    batch_size: int = BATCH_SIZE,
+    weights: str = WEIGHTS,
+    magnification: str = MAGNIFICATION,
+    dataset: str = DATASET,
     split_by: str = typer.Option("patient", "--split", help="patient (no leakage, default) or image."),
     seed: int = typer.Option(0, "--seed", help="Seed of splits, initialization and shuffling."),
-    resume: bool = typer.Option(False, "--resume", help="Continue a run directory after its last finished stage."),
+    resume: bool = typer.Option(False, "--resume", help="Continue a killed run: finished stages are kept, the interrupted one restarts after its last finished epoch."),
     json_output: bool = typer.Option(False, "--json", help="Print metrics.json instead of a summary."),
 ) -> None:
     """Train a JSQAT model (transfer learning, pruning, prune-preserving QAT) and export a full-int8 .tflite."""
@@ -91,21 +103,21 @@ def _summary(output: Path, metrics: dict) -> None:
 
 
 def sweep_command(
-    data: Path = typer.Option(..., "--data", help="BreakHis folder (or, with --dataset folders, one folder per class)."),
+    data: Path = DATA,
     root: Path = typer.Option(..., "--output", "-o", help="Directory holding one run directory per configuration."),
-    backbone: str = typer.Option("mobilenetv2", "--backbone"),
-    img_size: int = typer.Option(224, "--img-size"),
-    alpha: float = typer.Option(0.35, "--alpha", help="MobileNetV2 width multiplier."),
+    backbone: str = BACKBONE,
+    img_size: int = IMG_SIZE,
+    alpha: float = ALPHA,
     modes: str = typer.Option("jsqat", "--modes", help="Comma-separated modes."),
     sparsities: str = typer.Option("0.5,0.7,0.9", "--sparsities", help="Comma-separated sparsities."),
     regs: str = typer.Option("l1,l1l2", "--regs", help="Comma-separated regularizations."),
     lambdas: str = typer.Option("0,0.001,0.005,0.01,0.05", "--lambdas", help="Comma-separated lambdas (the paper's)."),
     repeats: int = typer.Option(1, "--repeats", help="Seeds per configuration (0, 1, ...)."),
-    epochs: int = typer.Option(50, "--epochs"),
-    weights: str = typer.Option("imagenet", "--weights"),
-    batch_size: int = typer.Option(16, "--batch-size"),
-    magnification: str = typer.Option("40", "--magnification", help="BreakHis magnification: 40, 100, 200, 400 or all."),
-    dataset: str = typer.Option("breakhis", "--dataset", help="breakhis or folders."),
+    epochs: int = EPOCHS,
+    weights: str = WEIGHTS,
+    batch_size: int = BATCH_SIZE,
+    magnification: str = MAGNIFICATION,
+    dataset: str = DATASET,
     dry_run: bool = typer.Option(False, "--dry-run", help="List the runs (and which are finished) without training."),
     json_output: bool = typer.Option(False, "--json", help="Print the runs and their status as JSON."),
 ) -> None:
