@@ -68,11 +68,17 @@ def inspect_command(
         f"[bold]total[/bold]: {len(summary.layers)} ops, {summary.total_params:,} weights "
         f"({summary.weight_bytes:,} bytes), {_human(summary.total_macs)} MACs, weight sparsity {overall}"
     )
-    if summary.warnings:
-        console.print(f"[bold yellow]{len(summary.warnings)} warning(s):[/bold yellow]")
-        for warning in summary.warnings:
+    errors = [w for w in summary.warnings if w.level == "error"]
+    warnings = [w for w in summary.warnings if w.level != "error"]
+    if errors:
+        console.print(f"[bold red]{len(errors)} error(s): TFLM will refuse this model[/bold red]")
+        for error in errors:
+            console.print(f"  [red]x[/red] [{error.code}] {error.message}", highlight=False)
+    if warnings:
+        console.print(f"[bold yellow]{len(warnings)} warning(s):[/bold yellow]")
+        for warning in warnings:
             console.print(f"  [yellow]![/yellow] [{warning.code}] {warning.message}", highlight=False)
-    else:
+    if not summary.warnings:
         console.print("[green]no device warnings[/green]")
 
 

@@ -19,6 +19,7 @@ import numpy as np
 
 from jsqat_embed.emulator.kernel import Kernel
 from jsqat_embed.emulator.registry import kernel_class, supported_ops
+from jsqat_embed.ops.verdict import require_tflm_runs
 from jsqat_embed.errors import InputDataError, JsqatError, UnsupportedModelError
 from jsqat_embed.graph.model import Model, Tensor
 from jsqat_embed.tflite import read_model
@@ -38,6 +39,8 @@ def load_kernels(model: Model) -> tuple[list[Kernel], dict[int, np.ndarray]]:
         raise UnsupportedModelError(
             f"model has {len(model.subgraphs)} subgraphs; control flow (IF/WHILE/CALL_ONCE) is not supported"
         )
+    # What TFLM refuses, the emulator refuses too, with TFLM's reason.
+    require_tflm_runs(model)
     constants = {t.index: t.data for t in model.tensors if t.data is not None}
     kernels: list[Kernel] = []
     for op in model.operators:

@@ -21,15 +21,17 @@ from jsqat_embed.graph.model import Operator, Tensor
 
 
 class Kernel:
-    #: input dtypes this kernel accepts for its first input, e.g. ("int8",)
-    dtypes: tuple[str, ...] = ("int8",)
-
     def __init__(self, op: Operator, constants: dict[int, np.ndarray]) -> None:
+        from jsqat_embed.ops import descriptor
+
         self.op = op
         self._constants = constants
+        # The types each op emulates are part of its descriptor (ops/table.py); () means any.
+        found = descriptor(op.opcode)
+        dtypes = found.dtypes if found is not None else ()
         first = next((t for t in op.inputs if t is not None), None)
-        if first is not None and self.dtypes and first.dtype not in self.dtypes:
-            self.unsupported(f"input type {first.dtype} (supported: {', '.join(self.dtypes)})", first)
+        if first is not None and dtypes and first.dtype not in dtypes:
+            self.unsupported(f"input type {first.dtype} (emulated: {', '.join(dtypes)})", first)
         self.prepare()
 
     # -- helpers for subclasses ------------------------------------------------

@@ -13,21 +13,6 @@ import numpy as np
 
 from jsqat_embed.graph.model import Model, Operator, Tensor
 
-# Builtin ops a MicroMutableOpResolver can register (TFLM micro_mutable_op_resolver.h, Aug 2026).
-TFLM_BUILTIN_OPS = frozenset("""
-ABS ADD ADD_N ARG_MAX ARG_MIN ASSIGN_VARIABLE AVERAGE_POOL_2D BATCH_MATMUL BATCH_TO_SPACE_ND
-BROADCAST_ARGS BROADCAST_TO CALL_ONCE CAST CEIL CONCATENATION CONV_2D COS CUMSUM DEPTHWISE_CONV_2D
-DEPTH_TO_SPACE DEQUANTIZE DIV DYNAMIC_UPDATE_SLICE ELU EMBEDDING_LOOKUP EQUAL EXP EXPAND_DIMS FILL
-FLOOR FLOOR_DIV FLOOR_MOD FULLY_CONNECTED GATHER GATHER_ND GREATER GREATER_EQUAL HARD_SWISH IF
-L2_NORMALIZATION L2_POOL_2D LEAKY_RELU LESS LESS_EQUAL LOG LOGICAL_AND LOGICAL_NOT LOGICAL_OR
-LOGISTIC LOG_SOFTMAX MAXIMUM MAX_POOL_2D MEAN MINIMUM MIRROR_PAD MUL NEG NOT_EQUAL PACK PAD PADV2
-PRELU QUANTIZE READ_VARIABLE REDUCE_ALL REDUCE_MAX REDUCE_MIN RELU RELU6 RESHAPE RESIZE_BILINEAR
-RESIZE_NEAREST_NEIGHBOR REVERSE_V2 ROUND RSQRT SELECT_V2 SHAPE SIN SLICE SOFTMAX SPACE_TO_BATCH_ND
-SPACE_TO_DEPTH SPLIT SPLIT_V SQRT SQUARE SQUARED_DIFFERENCE SQUEEZE STRIDED_SLICE SUB SUM SVDF TANH
-TRANSPOSE TRANSPOSE_CONV UNIDIRECTIONAL_SEQUENCE_LSTM UNPACK VAR_HANDLE WHILE ZEROS_LIKE
-""".split())
-TFLM_CUSTOM_OPS = frozenset({"TFLM_DECODE", "TFLite_Detection_PostProcess", "CIRCULAR_BUFFER", "ethos-u"})
-
 #: Ops whose second input is a weight tensor (the ones pruning and compression act on).
 WEIGHT_OPS = frozenset({"CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV"})
 
@@ -54,6 +39,8 @@ class DeviceWarning:
     message: str
     operator: int | None = None
     tensor: str | None = None
+    #: "error": TFLM will refuse the model (its reason is the message); "warning": it runs, but mind this
+    level: str = "warning"
 
 
 @dataclass
@@ -181,19 +168,26 @@ def _io(tensor: Tensor) -> dict:
 
 def device_warnings(model: Model) -> list[DeviceWarning]:
     """Things that will hurt on a microcontroller, each a one-line explanation."""
-    from jsqat_embed.emulator.registry import KERNEL_MODULES
+    from jsqat_embed.ops import descriptor
+    from jsqat_embed.ops.verdict import operator_refusals
 
     warnings: list[DeviceWarning] = []
     seen: set[int] = set()
     if len(model.subgraphs) > 1:
         warnings.append(DeviceWarning("control-flow", f"{len(model.subgraphs)} subgraphs: control flow costs RAM and is not emulated"))
     for op in model.operators:
-        if op.is_custom and op.opcode not in TFLM_CUSTOM_OPS:
-            warnings.append(DeviceWarning("missing-op", f"{op.describe()}: custom op '{op.opcode}' has no TFLM kernel; you must register your own", op.index))
-        elif not op.is_custom and op.opcode not in TFLM_BUILTIN_OPS:
-            warnings.append(DeviceWarning("missing-op", f"{op.describe()}: TFLM has no kernel for {op.opcode}; the interpreter will fail to start", op.index))
-        elif op.opcode not in KERNEL_MODULES:
-            warnings.append(DeviceWarning("not-emulated", f"{op.describe()}: jsqat-embed cannot emulate {op.opcode}, so `verify` will refuse this model", op.index))
+        refusals = operator_refusals(op)
+        for reason in refusals:
+            warnings.append(DeviceWarning("tflm-refuses", f"{op.describe()}: TFLM cannot run this: {reason}", op.index,
+                                          level="error"))
+        found = descriptor(op.opcode)
+        source = op.input(0)
+        if refusals or found is None:
+            pass
+        elif not found.emulated:
+            warnings.append(DeviceWarning("not-emulated", f"{op.describe()}: TFLM runs {op.opcode}, but jsqat-embed cannot emulate it yet, so `verify` will refuse this model", op.index))
+        elif found.dtypes and source is not None and source.dtype not in found.dtypes:
+            warnings.append(DeviceWarning("not-emulated", f"{op.describe()}: TFLM runs {op.opcode} on {source.dtype} inputs, but jsqat-embed emulates it only for {', '.join(found.dtypes)}, so `verify` will refuse this model", op.index))
         if op.opcode == "SOFTMAX":
             warnings.extend(_softmax_scale(op))
         if op.opcode == "SPACE_TO_BATCH_ND" and _has_padding(op):
@@ -248,9 +242,5 @@ def _tensor_warnings(tensor: Tensor, op: Operator) -> list[DeviceWarning]:
     elif tensor.dtype in ("float32", "float16") and tensor.is_constant and op.opcode in WEIGHT_OPS:
         out.append(DeviceWarning("float-weights", f"{tensor.describe()}: float weights (not quantized)", op.index, tensor.name))
     if tensor.dtype == "int16" and not tensor.is_constant:
-        out.append(DeviceWarning("int16-activation", f"{tensor.describe()}: int16 activations double RAM and are not emulated", op.index, tensor.name))
-    if op.opcode in WEIGHT_OPS and tensor is op.input(1) and tensor.dtype == "int8":
-        first = op.input(0)
-        if first is not None and first.dtype == "float32":
-            out.append(DeviceWarning("hybrid", f"{op.describe()}: hybrid op (int8 weights, float activations); TFLM support is limited", op.index, tensor.name))
+        out.append(DeviceWarning("int16-activation", f"{tensor.describe()}: int16 activations need twice the RAM of int8", op.index, tensor.name))
     return out

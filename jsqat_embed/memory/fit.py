@@ -150,7 +150,14 @@ def _arena_for(model: Model, board: BoardProfile) -> ArenaEstimate:
 
 def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None = None,
               file_bytes: int | None = None) -> BoardFit:
-    """The fit of ``model`` as it is (``file_bytes`` overrides its size, for planned encodings)."""
+    """The fit of ``model`` as it is (``file_bytes`` overrides its size, for planned encodings).
+
+    Raises :class:`UnsupportedModelError` with TFLM's reason when TFLM would refuse the model
+    (an NPU-only op is allowed: its arena is still estimated).
+    """
+    from jsqat_embed.ops.verdict import require_tflm_runs
+
+    require_tflm_runs(model, npu=True)
     arena = arena or _arena_for(model, board)
     margin = ram_margin(model, arena, board)
     runtime = runtime_code(model, board.kernel_library)

@@ -1,6 +1,7 @@
 """What each kernel asks of the arena: builtin params, Init/Prepare persistent buffers, scratch.
 
-One small function per op, in one explicit table, read from TFLM's reference
+One small function per op (the op table, ``jsqat_embed/ops/table.py``, names
+which op uses which), read from TFLM's reference
 kernels (``kernels/*.cc``) and, where they differ, CMSIS-NN's and esp-nn's
 (``kernels/cmsis_nn/*.cc``, ``kernels/esp_nn/*.cc`` in esp-tflite-micro).
 Sizes of TFLM structs come from :mod:`jsqat_embed.memory.tflm_structs` by name.
@@ -64,7 +65,7 @@ def _convolution(params: str, channel_axis: int, scratch_rules: dict) -> Callabl
     return memory
 
 
-def _fully_connected(operator: Operator, library: str) -> KernelMemory:
+def fully_connected(operator: Operator, library: str) -> KernelMemory:
     memory = KernelMemory("TfLiteFullyConnectedParams", ["OpDataFullyConnected"])
     channels = _channels(operator)
     if channels > 1:  # per-channel quantized filter (TF 2.21 quantizes Dense so)
@@ -75,7 +76,7 @@ def _fully_connected(operator: Operator, library: str) -> KernelMemory:
     return memory
 
 
-def _softmax(operator: Operator, library: str) -> KernelMemory:
+def softmax(operator: Operator, library: str) -> KernelMemory:
     memory = KernelMemory("TfLiteSoftmaxParams", ["SoftmaxParams"])
     source = operator.input(0)
     if source is not None and source.dtype == "int16":
@@ -86,7 +87,7 @@ def _softmax(operator: Operator, library: str) -> KernelMemory:
     return memory
 
 
-def _reduce(params: str) -> Callable[[Operator, str], KernelMemory]:
+def reduce(params: str) -> Callable[[Operator, str], KernelMemory]:
     def memory(operator: Operator, library: str) -> KernelMemory:
         source, axis, output = operator.input(0), operator.input(1), operator.outputs[0]
         rank = len(source.shape) if source is not None else 0
@@ -100,14 +101,14 @@ def _reduce(params: str) -> Callable[[Operator, str], KernelMemory]:
     return memory
 
 
-def _simple(params: str | None, *init: str) -> Callable[[Operator, str], KernelMemory]:
+def simple(params: str | None, *init: str) -> Callable[[Operator, str], KernelMemory]:
     def memory(operator: Operator, library: str) -> KernelMemory:
         return KernelMemory(params, list(init))
 
     return memory
 
 
-def _hard_swish(operator: Operator, library: str) -> KernelMemory:
+def hard_swish(operator: Operator, library: str) -> KernelMemory:
     memory = KernelMemory(None, ["HardSwishParams"])
     if library == ESP_NN_S3:
         memory.scratch = [512]  # esp_nn_get_hard_swish_scratch_size_esp32s3: two 256-entry tables
@@ -115,7 +116,7 @@ def _hard_swish(operator: Operator, library: str) -> KernelMemory:
     return memory
 
 
-def _decode(operator: Operator, library: str) -> KernelMemory:
+def decode(operator: Operator, library: str) -> KernelMemory:
     """DECODE: a DecodeState pointer per output, then each output's state (+ zero points)."""
     prepare: list[Request] = [("pointer", len(operator.outputs))]
     for k, output in enumerate(operator.outputs):
@@ -238,44 +239,15 @@ def _esp_nn_s3_depthwise_scratch(operator: Operator) -> list[int]:
     return [32]
 
 
-KERNELS: dict[str, Callable[[Operator, str], KernelMemory]] = {
-    "CONV_2D": _convolution("TfLiteConvParams", 0, {CMSIS_NN: _cmsis_conv_scratch, ESP_NN_S3: _esp_nn_s3_conv_scratch}),
-    "DEPTHWISE_CONV_2D": _convolution("TfLiteDepthwiseConvParams", 3, {
-        CMSIS_NN: _cmsis_depthwise_scratch, ESP_NN_S3: _esp_nn_s3_depthwise_scratch}),
-    "FULLY_CONNECTED": _fully_connected,
-    "SOFTMAX": _softmax,
-    "MEAN": _reduce("TfLiteReducerParams"),
-    "SUM": _reduce("TfLiteReducerParams"),
-    "REDUCE_MAX": _reduce("TfLiteReducerParams"),
-    "ADD": _simple("TfLiteAddParams", "OpDataAdd"),
-    "SUB": _simple("TfLiteSubParams", "OpDataSub"),
-    "MUL": _simple("TfLiteMulParams", "OpDataMul"),
-    "AVERAGE_POOL_2D": _simple("TfLitePoolParams", "OpDataPooling"),
-    "MAX_POOL_2D": _simple("TfLitePoolParams", "OpDataPooling"),
-    "LOGISTIC": _simple(None, "OpDataLogistic"),
-    "TANH": _simple(None, "TanhOpData"),
-    "HARD_SWISH": _hard_swish,
-    "LEAKY_RELU": _simple("TfLiteLeakyReluParams", "LeakyReluOpData"),
-    "RELU": _simple(None, "ReluOpData"),
-    "RELU6": _simple(None, "Relu6OpData"),
-    "QUANTIZE": _simple(None, "OpDataQuantizeReference"),
-    "DEQUANTIZE": _simple(None, "DequantizeOpData"),
-    "PAD": _simple(None, "PadOpData"),
-    "PADV2": _simple(None, "PadOpData"),
-    "CONCATENATION": _simple("TfLiteConcatenationParams", "ConcatenationOpData"),
-    "RESHAPE": _simple("TfLiteReshapeParams"),
-    "SQUEEZE": _simple("TfLiteSqueezeParams"),
-    "TRANSPOSE": _simple(None),
-    "SPACE_TO_BATCH_ND": _simple(None, "SpaceToBatchParams"),
-    "BATCH_TO_SPACE_ND": _simple(None),
-    "SHAPE": _simple("TfLiteShapeParams"),
-    "STRIDED_SLICE": _simple("TfLiteStridedSliceParams", "StridedSliceParams"),
-    "PACK": _simple("TfLitePackParams"),
-    "TFLM_DECODE": _decode,
-}
+convolution_2d = _convolution("TfLiteConvParams", 0, {CMSIS_NN: _cmsis_conv_scratch, ESP_NN_S3: _esp_nn_s3_conv_scratch})
+depthwise_convolution_2d = _convolution("TfLiteDepthwiseConvParams", 3, {
+    CMSIS_NN: _cmsis_depthwise_scratch, ESP_NN_S3: _esp_nn_s3_depthwise_scratch})
 
 
 def kernel_memory(operator: Operator, library: str = REFERENCE) -> KernelMemory | None:
     """The op's arena requests, or None when the estimator does not know the op."""
-    rule = KERNELS.get(operator.opcode)
+    from jsqat_embed.ops import descriptor
+
+    found = descriptor(operator.opcode)
+    rule = found.memory if found is not None else None
     return rule(operator, library) if rule is not None else None

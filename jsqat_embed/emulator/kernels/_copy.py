@@ -10,7 +10,6 @@ from jsqat_embed.emulator.kernel import Kernel
 class Relayout(Kernel):
     """RESHAPE / SQUEEZE: same bytes, the output tensor's shape (TFLM copies, or aliases, the data)."""
 
-    dtypes = ("int8", "int16", "int32", "float32", "uint8", "bool", "int64")
 
     def prepare(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]

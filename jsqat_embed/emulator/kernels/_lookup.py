@@ -15,7 +15,6 @@ ALL_INT8 = np.arange(-128, 128, dtype=np.int64)
 
 
 class LookupKernel(Kernel):
-    dtypes = ("int8",)
 
     def prepare(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]

@@ -11,7 +11,6 @@ from jsqat_embed.emulator.kernels.conv_2d import padded_windows
 
 
 class Pool2D(Kernel):
-    dtypes = ("int8",)
 
     def prepare(self) -> None:
         input_tensor, output = self.op.input(0), self.op.outputs[0]

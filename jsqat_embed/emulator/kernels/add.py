@@ -16,7 +16,6 @@ FLOAT_ACTIVATIONS = {"NONE": (-np.inf, np.inf), "RELU": (0.0, np.inf), "RELU6": 
 
 
 class Add(Kernel):
-    dtypes = ("int8", "float32")
     #: SUB computes its Prepare in float; ADD in double
     float_prepare = False
 

@@ -9,7 +9,6 @@ from jsqat_embed.emulator.kernel import Kernel
 
 
 class Concatenation(Kernel):
-    dtypes = ("int8", "int16", "int32", "float32", "int64")
 
     def prepare(self) -> None:
         output = self.op.outputs[0]

@@ -37,7 +37,6 @@ def padded_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, in
 
 
 class Conv2D(Kernel):
-    dtypes = ("int8",)
 
     def prepare(self) -> None:
         op = self.op

@@ -37,7 +37,6 @@ def _bits(encoded: np.ndarray, count: int, width: int, owner: str) -> np.ndarray
 
 
 class Decode(Kernel):
-    dtypes = ()
 
     def prepare(self) -> None:
         op = self.op

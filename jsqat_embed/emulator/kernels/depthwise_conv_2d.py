@@ -17,7 +17,6 @@ from jsqat_embed.emulator.kernels.conv_2d import padded_windows
 
 
 class DepthwiseConv2D(Kernel):
-    dtypes = ("int8",)
 
     def prepare(self) -> None:
         op = self.op

@@ -9,7 +9,6 @@ from jsqat_embed.emulator.kernel import Kernel
 
 
 class Dequantize(Kernel):
-    dtypes = ("int8", "uint8", "int16")
 
     def prepare(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]

@@ -16,7 +16,6 @@ from jsqat_embed.emulator.kernels import _gemm
 
 
 class FullyConnected(Kernel):
-    dtypes = ("int8",)
 
     def prepare(self) -> None:
         op = self.op

@@ -28,7 +28,6 @@ def resolve_axes(kernel: Kernel, rank: int) -> tuple[int, ...]:
 
 
 class Mean(Kernel):
-    dtypes = ("int8",)
 
     def prepare(self) -> None:
         input_tensor, output = self.op.input(0), self.op.outputs[0]

@@ -12,7 +12,6 @@ from jsqat_embed.emulator.kernels.add import FLOAT_ACTIVATIONS
 
 
 class Mul(Kernel):
-    dtypes = ("int8", "float32")
 
     def prepare(self) -> None:
         op = self.op

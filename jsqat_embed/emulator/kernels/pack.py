@@ -8,7 +8,6 @@ from jsqat_embed.emulator.kernel import Kernel
 
 
 class Pack(Kernel):
-    dtypes = ("int8", "int16", "int32", "float32", "int64")
 
     def prepare(self) -> None:
         output = self.op.outputs[0]

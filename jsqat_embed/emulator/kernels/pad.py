@@ -9,7 +9,6 @@ from jsqat_embed.emulator.kernel import Kernel
 
 
 class Pad(Kernel):
-    dtypes = ("int8", "int16", "int32", "float32")
 
     def prepare(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]

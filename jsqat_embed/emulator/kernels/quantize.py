@@ -13,7 +13,6 @@ INTEGER_TYPES = ("int8", "uint8", "int16", "int32")
 
 
 class Quantize(Kernel):
-    dtypes = ("float32", "int8", "uint8", "int16")
 
     def prepare(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]

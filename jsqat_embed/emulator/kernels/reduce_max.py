@@ -10,7 +10,6 @@ from jsqat_embed.emulator.kernels.mean import resolve_axes
 
 
 class ReduceMax(Kernel):
-    dtypes = ("int8", "float32")
 
     def prepare(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]

@@ -35,7 +35,6 @@ def calculate_input_radius(input_integer_bits: int, input_left_shift: int, total
 
 
 class Softmax(Kernel):
-    dtypes = ("int8",)
 
     def prepare(self) -> None:
         input_tensor, output = self.op.input(0), self.op.outputs[0]

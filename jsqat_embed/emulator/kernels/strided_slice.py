@@ -10,7 +10,6 @@ from jsqat_embed.emulator.kernel import Kernel
 
 
 class StridedSlice(Kernel):
-    dtypes = ("int8", "int16", "int32", "float32", "int64", "bool")
 
     def prepare(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]

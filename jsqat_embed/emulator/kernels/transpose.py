@@ -8,7 +8,6 @@ from jsqat_embed.emulator.kernel import Kernel
 
 
 class Transpose(Kernel):
-    dtypes = ("int8", "int16", "int32", "float32", "bool")
 
     def prepare(self) -> None:
         source = self.op.input(0)

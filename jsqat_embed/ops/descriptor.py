@@ -1,0 +1,57 @@
+"""What one operator is to jsqat-embed: the parts every stage of the pipeline needs.
+
+An :class:`OpDescriptor` gathers, for one TFLite operator (TFLite spelling), its
+options table in the schema, the emulator kernel and the activation types it
+emulates, its arena rule, its code size with the source of the figure, the
+``MicroMutableOpResolver`` method that registers it, and TFLM's load-time
+rules as small checks. The descriptors live in one table, ``ops/table.py``;
+the docs' support table is generated from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from jsqat_embed.graph.model import Operator
+
+#: A support check in Vela's style: ``check(op) -> (ok, detail)``; its docstring is the
+#: user-facing rule, and ``detail`` says what in this operator breaks it.
+Check = Callable[[Operator], "tuple[bool, str]"]
+
+
+@dataclass(frozen=True)
+class CodeSize:
+    """``.text`` bytes TFLM links for the op on Cortex-M4F, with where the figure comes from."""
+
+    reference: int
+    cmsis_nn: int
+    source: str  # "measured" (shared/TFLM_NOTES.md) or "estimate: ..." naming the op it is taken from
+
+    @property
+    def measured(self) -> bool:
+        return self.source == "measured"
+
+
+@dataclass(frozen=True)
+class OpDescriptor:
+    name: str  # TFLite spelling: builtin enum name, or the custom code for custom ops
+    resolver: str  # MicroMutableOpResolver method, e.g. "AddConv2D"
+    code: CodeSize
+    custom: bool = False
+    options: str | None = None  # the op's options table in the TFLite schema, e.g. "Conv2DOptions"
+    #: TFLM's kernels: the types its Eval accepts for the first input (None: not recorded here)
+    tflm_dtypes: tuple[str, ...] | None = None
+    #: TFLM's load-time rules beyond the input type, each a Vela-style check
+    checks: tuple[Check, ...] = ()
+    #: emulator kernel module in ``jsqat_embed/emulator/kernels`` and the first-input types it emulates
+    kernel: str | None = None
+    dtypes: tuple[str, ...] = ()
+    #: arena rule: ``memory(op, kernel_library) -> KernelMemory`` (jsqat_embed/memory/kernel_memory.py)
+    memory: Callable | None = None
+    notes: str = ""
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def emulated(self) -> bool:
+        return self.kernel is not None

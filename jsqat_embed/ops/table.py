@@ -1,0 +1,233 @@
+"""The one table of operators: every op TFLM can register, with its parts.
+
+Adding an op means one entry here (plus its kernel module and tests). Emulated
+ops carry every part; ops TFLM has but jsqat-embed does not emulate carry what
+the estimator and the firmware need (resolver method, code size) so `inspect`
+can say "TFLM runs this; the emulator does not". The consistency test
+(tests/ops/test_table.py) checks that every emulated op has every part, and the
+docs' support table (docs/ops.md) is generated from this table by
+``scripts/gen_op_docs.py``.
+
+Code sizes: "measured" figures are .text of TFLM on Cortex-M4F (-Os, gc-sections,
+newlib-nano) from shared/TFLM_NOTES.md; others are estimates taken from the
+measured op whose code has the same shape, named in the source.
+"""
+
+from __future__ import annotations
+
+from jsqat_embed.memory import kernel_memory as km
+from jsqat_embed.ops import checks
+from jsqat_embed.ops.descriptor import CodeSize, OpDescriptor
+
+INTEGER = ("int8", "int16")
+ALL_NUMERIC = ("float32", "int8", "int16", "int32")
+
+
+def measured(reference: int, cmsis_nn: int | None = None) -> CodeSize:
+    return CodeSize(reference, reference if cmsis_nn is None else cmsis_nn, "measured")
+
+
+def like(op: str, reference: int, cmsis_nn: int | None = None) -> CodeSize:
+    return CodeSize(reference, reference if cmsis_nn is None else cmsis_nn, f"estimate: like {op}")
+
+
+def guess(reference: int = 8_000) -> CodeSize:
+    return CodeSize(reference, reference, "estimate: typical kernel")
+
+
+ADD_CODE = like("ADD", 12_512, 14_432)
+QUANTIZE_CODE = like("QUANTIZE", 5_408)
+COPY_CODE = like("RESHAPE-style data movement", 4_000)
+
+
+def _table(*descriptors: OpDescriptor) -> dict[str, OpDescriptor]:
+    table: dict[str, OpDescriptor] = {}
+    for descriptor in descriptors:
+        if descriptor.name in table:
+            raise ValueError(f"op {descriptor.name} is in the table twice")
+        table[descriptor.name] = descriptor
+    return table
+
+
+_CONV_TYPES = ("float32", "int8", "int16")
+_WEIGHTED = (checks.no_hybrid, checks.quantized_weights_for_quantized_input, checks.quantized_io)
+
+OPS: dict[str, OpDescriptor] = _table(
+    # -- convolutions and matrix products -------------------------------------------------
+    OpDescriptor("CONV_2D", "AddConv2D", measured(10_912, 31_296), options="Conv2DOptions",
+                 tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED, kernel="conv_2d", dtypes=("int8",),
+                 memory=km.convolution_2d),
+    OpDescriptor("DEPTHWISE_CONV_2D", "AddDepthwiseConv2D", measured(9_824, 21_152),
+                 options="DepthwiseConv2DOptions", tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED,
+                 kernel="depthwise_conv_2d", dtypes=("int8",), memory=km.depthwise_convolution_2d),
+    OpDescriptor("FULLY_CONNECTED", "AddFullyConnected", measured(8_384, 19_936),
+                 options="FullyConnectedOptions", tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED,
+                 kernel="fully_connected", dtypes=("int8",), memory=km.fully_connected),
+    OpDescriptor("TRANSPOSE_CONV", "AddTransposeConv", like("CONV_2D", 10_912), options="TransposeConvOptions",
+                 tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED),
+    OpDescriptor("BATCH_MATMUL", "AddBatchMatMul", like("FULLY_CONNECTED", 8_384), options="BatchMatMulOptions",
+                 tflm_dtypes=("float32", "int8", "int16")),
+    OpDescriptor("SVDF", "AddSvdf", like("FULLY_CONNECTED", 8_384), options="SVDFOptions",
+                 tflm_dtypes=("float32", "int8", "int16")),
+    OpDescriptor("UNIDIRECTIONAL_SEQUENCE_LSTM", "AddUnidirectionalSequenceLSTM", guess(16_000),
+                 options="UnidirectionalSequenceLSTMOptions", tflm_dtypes=("float32", "int8", "int16")),
+    # -- elementwise arithmetic ----------------------------------------------------------
+    OpDescriptor("ADD", "AddAdd", measured(12_512, 14_432), options="AddOptions",
+                 tflm_dtypes=("float32", "int8", "int16", "int32"), checks=(checks.quantized_io,),
+                 kernel="add", dtypes=("int8", "float32"), memory=km.simple("TfLiteAddParams", "OpDataAdd")),
+    OpDescriptor("SUB", "AddSub", ADD_CODE, options="SubOptions", tflm_dtypes=("float32", "int8", "int16", "int32"),
+                 checks=(checks.quantized_io,), kernel="sub", dtypes=("int8", "float32"),
+                 memory=km.simple("TfLiteSubParams", "OpDataSub")),
+    OpDescriptor("MUL", "AddMul", ADD_CODE, options="MulOptions", tflm_dtypes=("float32", "int8", "int16", "int32"),
+                 checks=(checks.quantized_io,), kernel="mul", dtypes=("int8", "float32"),
+                 memory=km.simple("TfLiteMulParams", "OpDataMul")),
+    OpDescriptor("DIV", "AddDiv", ADD_CODE, options="DivOptions", tflm_dtypes=("float32", "int8")),
+    OpDescriptor("MAXIMUM", "AddMaximum", ADD_CODE, options="MaximumMinimumOptions",
+                 tflm_dtypes=("float32", "int8", "int16", "int32", "int64")),
+    OpDescriptor("MINIMUM", "AddMinimum", ADD_CODE, options="MaximumMinimumOptions",
+                 tflm_dtypes=("float32", "int8", "int16", "int32", "int64")),
+    OpDescriptor("SQUARED_DIFFERENCE", "AddSquaredDifference", ADD_CODE, options="SquaredDifferenceOptions"),
+    OpDescriptor("ADD_N", "AddAddN", ADD_CODE, options="AddNOptions"),
+    OpDescriptor("FLOOR_DIV", "AddFloorDiv", ADD_CODE, options="FloorDivOptions"),
+    OpDescriptor("FLOOR_MOD", "AddFloorMod", ADD_CODE, options="FloorModOptions"),
+    # -- pooling and reductions -----------------------------------------------------------
+    OpDescriptor("AVERAGE_POOL_2D", "AddAveragePool2D", measured(5_536, 6_144), options="Pool2DOptions",
+                 tflm_dtypes=("float32", "int8", "int16"), checks=(checks.quantized_io,),
+                 kernel="average_pool_2d", dtypes=("int8",), memory=km.simple("TfLitePoolParams", "OpDataPooling")),
+    OpDescriptor("MAX_POOL_2D", "AddMaxPool2D", measured(5_664, 6_336), options="Pool2DOptions",
+                 tflm_dtypes=("float32", "int8", "int16"), checks=(checks.quantized_io,),
+                 kernel="max_pool_2d", dtypes=("int8",), memory=km.simple("TfLitePoolParams", "OpDataPooling")),
+    OpDescriptor("L2_POOL_2D", "AddL2Pool2D", like("AVERAGE_POOL_2D", 5_536), options="Pool2DOptions"),
+    OpDescriptor("MEAN", "AddMean", measured(8_416), options="ReducerOptions", tflm_dtypes=("float32", "int8", "int16"),
+                 kernel="mean", dtypes=("int8",), memory=km.reduce("TfLiteReducerParams")),
+    OpDescriptor("SUM", "AddSum", like("MEAN", 8_416), options="ReducerOptions",
+                 tflm_dtypes=("float32", "int8", "int16"), memory=km.reduce("TfLiteReducerParams")),
+    OpDescriptor("REDUCE_MAX", "AddReduceMax", like("MEAN", 8_416), options="ReducerOptions",
+                 tflm_dtypes=("float32", "int8"), kernel="reduce_max", dtypes=("int8", "float32"),
+                 memory=km.reduce("TfLiteReducerParams")),
+    OpDescriptor("REDUCE_MIN", "AddReduceMin", like("MEAN", 8_416), options="ReducerOptions"),
+    OpDescriptor("REDUCE_ALL", "AddReduceAll", like("MEAN", 8_416), options="ReducerOptions"),
+    OpDescriptor("ARG_MAX", "AddArgMax", guess(4_000), options="ArgMaxOptions"),
+    OpDescriptor("ARG_MIN", "AddArgMin", guess(4_000), options="ArgMinOptions"),
+    OpDescriptor("CUMSUM", "AddCumSum", guess(4_000), options="CumsumOptions"),
+    # -- activations ----------------------------------------------------------------------
+    OpDescriptor("SOFTMAX", "AddSoftmax", measured(10_016, 10_976), options="SoftmaxOptions",
+                 tflm_dtypes=("float32", "int8", "int16"), checks=(checks.quantized_io,),
+                 kernel="softmax", dtypes=("int8",), memory=km.softmax),
+    OpDescriptor("LOG_SOFTMAX", "AddLogSoftmax", like("SOFTMAX", 10_016), options="LogSoftmaxOptions",
+                 tflm_dtypes=("float32", "int8")),
+    OpDescriptor("LOGISTIC", "AddLogistic", QUANTIZE_CODE, tflm_dtypes=("float32", "int8", "int16"),
+                 checks=(checks.quantized_io,), kernel="logistic", dtypes=("int8",),
+                 memory=km.simple(None, "OpDataLogistic")),
+    OpDescriptor("TANH", "AddTanh", QUANTIZE_CODE, tflm_dtypes=("float32", "int8", "int16"),
+                 checks=(checks.quantized_io,), kernel="tanh", dtypes=("int8",), memory=km.simple(None, "TanhOpData")),
+    OpDescriptor("HARD_SWISH", "AddHardSwish", QUANTIZE_CODE, tflm_dtypes=("float32", "int8"),
+                 checks=(checks.quantized_io,), kernel="hard_swish", dtypes=("int8",), memory=km.hard_swish),
+    OpDescriptor("LEAKY_RELU", "AddLeakyRelu", QUANTIZE_CODE, options="LeakyReluOptions",
+                 tflm_dtypes=("float32", "int8", "int16"), checks=(checks.quantized_io,), kernel="leaky_relu",
+                 dtypes=("int8",), memory=km.simple("TfLiteLeakyReluParams", "LeakyReluOpData")),
+    OpDescriptor("RELU", "AddRelu", like("DEQUANTIZE", 2_848), tflm_dtypes=("float32", "int8", "int16"),
+                 checks=(checks.quantized_io,), kernel="relu", dtypes=("int8",), memory=km.simple(None, "ReluOpData")),
+    OpDescriptor("RELU6", "AddRelu6", like("DEQUANTIZE", 2_848), tflm_dtypes=("float32", "int8", "int16"),
+                 checks=(checks.quantized_io,), kernel="relu6", dtypes=("int8",), memory=km.simple(None, "Relu6OpData")),
+    OpDescriptor("PRELU", "AddPrelu", QUANTIZE_CODE, tflm_dtypes=("float32", "int8", "int16")),
+    OpDescriptor("ELU", "AddElu", QUANTIZE_CODE),
+    # -- quantization -----------------------------------------------------------------------
+    OpDescriptor("QUANTIZE", "AddQuantize", measured(5_408), tflm_dtypes=("float32", "int8", "int16", "int32", "uint8"),
+                 kernel="quantize", dtypes=("float32", "int8", "uint8", "int16"),
+                 memory=km.simple(None, "OpDataQuantizeReference")),
+    OpDescriptor("DEQUANTIZE", "AddDequantize", measured(2_848), tflm_dtypes=("int8", "int16", "uint8"),
+                 kernel="dequantize", dtypes=("int8", "uint8", "int16"), memory=km.simple(None, "DequantizeOpData")),
+    OpDescriptor("CAST", "AddCast", QUANTIZE_CODE, tflm_dtypes=("bool", "float32", "int16", "int32", "int8", "uint32")),
+    # -- data movement ------------------------------------------------------------------------
+    OpDescriptor("RESHAPE", "AddReshape", measured(1_440), options="ReshapeOptions", kernel="reshape",
+                 dtypes=("int8", "int16", "int32", "float32", "uint8", "bool", "int64"),
+                 memory=km.simple("TfLiteReshapeParams")),
+    OpDescriptor("SQUEEZE", "AddSqueeze", like("RESHAPE", 1_440), options="SqueezeOptions", kernel="squeeze",
+                 dtypes=("int8", "int16", "int32", "float32", "uint8", "bool", "int64"),
+                 memory=km.simple("TfLiteSqueezeParams")),
+    OpDescriptor("EXPAND_DIMS", "AddExpandDims", like("RESHAPE", 1_440), options="ExpandDimsOptions"),
+    OpDescriptor("SHAPE", "AddShape", like("RESHAPE", 1_440), options="ShapeOptions", kernel="shape", dtypes=(),
+                 memory=km.simple("TfLiteShapeParams")),
+    OpDescriptor("PAD", "AddPad", COPY_CODE, options="PadOptions", tflm_dtypes=("float32", "int8", "int16", "int32"),
+                 kernel="pad", dtypes=("int8", "int16", "int32", "float32"), memory=km.simple(None, "PadOpData")),
+    OpDescriptor("PADV2", "AddPadV2", COPY_CODE, options="PadV2Options", tflm_dtypes=("float32", "int8", "int16", "int32"),
+                 kernel="padv2", dtypes=("int8", "int16", "int32", "float32"), memory=km.simple(None, "PadOpData")),
+    OpDescriptor("MIRROR_PAD", "AddMirrorPad", COPY_CODE, options="MirrorPadOptions"),
+    OpDescriptor("CONCATENATION", "AddConcatenation", COPY_CODE, options="ConcatenationOptions",
+                 tflm_dtypes=("bool", "float32", "int16", "int32", "int64", "int8"), kernel="concatenation",
+                 dtypes=("int8", "int16", "int32", "float32", "int64"),
+                 memory=km.simple("TfLiteConcatenationParams", "ConcatenationOpData")),
+    OpDescriptor("TRANSPOSE", "AddTranspose", COPY_CODE, options="TransposeOptions",
+                 tflm_dtypes=("float32", "int16", "int8"), kernel="transpose",
+                 dtypes=("int8", "int16", "float32"), memory=km.simple(None)),
+    OpDescriptor("SPACE_TO_BATCH_ND", "AddSpaceToBatchNd", COPY_CODE, options="SpaceToBatchNDOptions",
+                 tflm_dtypes=("float32", "int8"), kernel="space_to_batch_nd", dtypes=("int8", "float32"),
+                 memory=km.simple(None, "SpaceToBatchParams")),
+    OpDescriptor("BATCH_TO_SPACE_ND", "AddBatchToSpaceNd", COPY_CODE, options="BatchToSpaceNDOptions",
+                 tflm_dtypes=("float32", "int8"), kernel="batch_to_space_nd", dtypes=("int8", "float32"),
+                 memory=km.simple(None)),
+    OpDescriptor("STRIDED_SLICE", "AddStridedSlice", COPY_CODE, options="StridedSliceOptions",
+                 tflm_dtypes=("bool", "float32", "int16", "int32", "int8"), kernel="strided_slice",
+                 dtypes=("int8", "int16", "int32", "float32", "bool"),
+                 memory=km.simple("TfLiteStridedSliceParams", "StridedSliceParams")),
+    OpDescriptor("PACK", "AddPack", like("RESHAPE-style data movement", 2_000), options="PackOptions",
+                 tflm_dtypes=("float32", "int16", "int32", "int64", "int8"), kernel="pack",
+                 dtypes=("int8", "int16", "int32", "float32", "int64"), memory=km.simple("TfLitePackParams")),
+    OpDescriptor("UNPACK", "AddUnpack", like("PACK", 2_000), options="UnpackOptions"),
+    OpDescriptor("SPLIT", "AddSplit", COPY_CODE, options="SplitOptions", tflm_dtypes=("float32", "int16", "int32", "int8")),
+    OpDescriptor("SPLIT_V", "AddSplitV", COPY_CODE, options="SplitVOptions",
+                 tflm_dtypes=("float32", "int16", "int32", "int8")),
+    OpDescriptor("SLICE", "AddSlice", COPY_CODE, options="SliceOptions"),
+    OpDescriptor("GATHER", "AddGather", COPY_CODE, options="GatherOptions"),
+    OpDescriptor("GATHER_ND", "AddGatherNd", COPY_CODE, options="GatherNdOptions"),
+    OpDescriptor("DEPTH_TO_SPACE", "AddDepthToSpace", COPY_CODE, options="DepthToSpaceOptions"),
+    OpDescriptor("SPACE_TO_DEPTH", "AddSpaceToDepth", COPY_CODE, options="SpaceToDepthOptions"),
+    OpDescriptor("RESIZE_BILINEAR", "AddResizeBilinear", COPY_CODE, options="ResizeBilinearOptions"),
+    OpDescriptor("RESIZE_NEAREST_NEIGHBOR", "AddResizeNearestNeighbor", COPY_CODE,
+                 options="ResizeNearestNeighborOptions"),
+    OpDescriptor("BROADCAST_TO", "AddBroadcastTo", COPY_CODE, options="BroadcastToOptions"),
+    OpDescriptor("BROADCAST_ARGS", "AddBroadcastArgs", COPY_CODE),
+    OpDescriptor("REVERSE_V2", "AddReverseV2", COPY_CODE, options="ReverseV2Options"),
+    OpDescriptor("FILL", "AddFill", COPY_CODE, options="FillOptions"),
+    OpDescriptor("ZEROS_LIKE", "AddZerosLike", COPY_CODE, options="ZerosLikeOptions"),
+    OpDescriptor("EMBEDDING_LOOKUP", "AddEmbeddingLookup", COPY_CODE, options="EmbeddingLookupOptions"),
+    OpDescriptor("DYNAMIC_UPDATE_SLICE", "AddDynamicUpdateSlice", COPY_CODE, options="DynamicUpdateSliceOptions"),
+    OpDescriptor("SELECT_V2", "AddSelectV2", COPY_CODE, options="SelectV2Options"),
+    # -- elementwise math and logic (float or integer without quantization) --------------------
+    *(OpDescriptor(name, method, QUANTIZE_CODE) for name, method in (
+        ("ABS", "AddAbs"), ("CEIL", "AddCeil"), ("COS", "AddCos"), ("EXP", "AddExp"), ("FLOOR", "AddFloor"),
+        ("LOG", "AddLog"), ("NEG", "AddNeg"), ("ROUND", "AddRound"), ("RSQRT", "AddRsqrt"), ("SIN", "AddSin"),
+        ("SQRT", "AddSqrt"), ("SQUARE", "AddSquare"), ("L2_NORMALIZATION", "AddL2Normalization"),
+        ("EQUAL", "AddEqual"), ("NOT_EQUAL", "AddNotEqual"), ("GREATER", "AddGreater"),
+        ("GREATER_EQUAL", "AddGreaterEqual"), ("LESS", "AddLess"), ("LESS_EQUAL", "AddLessEqual"),
+        ("LOGICAL_AND", "AddLogicalAnd"), ("LOGICAL_NOT", "AddLogicalNot"), ("LOGICAL_OR", "AddLogicalOr"))),
+    # -- control flow and variables ------------------------------------------------------------
+    *(OpDescriptor(name, method, guess(4_000)) for name, method in (
+        ("IF", "AddIf"), ("WHILE", "AddWhile"), ("CALL_ONCE", "AddCallOnce"), ("VAR_HANDLE", "AddVarHandle"),
+        ("READ_VARIABLE", "AddReadVariable"), ("ASSIGN_VARIABLE", "AddAssignVariable"))),
+    # -- custom ops TFLM registers -----------------------------------------------------------------
+    OpDescriptor("TFLM_DECODE", "AddDecode", measured(18_752), custom=True, kernel="decode", dtypes=(),
+                 memory=km.decode),
+    OpDescriptor("CIRCULAR_BUFFER", "AddCircularBuffer", guess(4_000), custom=True),
+    OpDescriptor("TFLite_Detection_PostProcess", "AddDetectionPostprocess", guess(12_000), custom=True),
+    OpDescriptor("ethos-u", "AddEthosU", guess(4_000), custom=True,
+                 notes="runs only on an Arm Ethos-U NPU build of TFLM (Vela-compiled model)"),
+    *(OpDescriptor(name, method, guess(6_000), custom=True, notes="TFLM signal library (audio front end)")
+      for name, method in (
+        ("SignalDelay", "AddDelay"), ("SignalEnergy", "AddEnergy"), ("SignalFftAutoScale", "AddFftAutoScale"),
+        ("SignalFilterBank", "AddFilterBank"), ("SignalFilterBankLog", "AddFilterBankLog"),
+        ("SignalFilterBankSquareRoot", "AddFilterBankSquareRoot"),
+        ("SignalFilterBankSpectralSubtraction", "AddFilterBankSpectralSubtraction"),
+        ("SignalFramer", "AddFramer"), ("SignalIrfft", "AddIrfft"), ("SignalOverlapAdd", "AddOverlapAdd"),
+        ("SignalPCAN", "AddPCAN"), ("SignalRfft", "AddRfft"), ("SignalStacker", "AddStacker"),
+        ("SignalWindow", "AddWindow"))),
+)
+
+
+def descriptor(opcode: str) -> OpDescriptor | None:
+    return OPS.get(opcode)
+
+
+def emulated_ops() -> list[str]:
+    return sorted(name for name, d in OPS.items() if d.emulated)
