@@ -168,9 +168,9 @@ def estimate_arena(
                 tail.allocate(f"{operator.opcode} #{operator.index} {phase}", size, ARENA_ALIGNMENT, "kernel data")
 
     scratch = [
-        ScratchRequest(operator.index, size, f"{operator.opcode} #{operator.index} scratch")
+        ScratchRequest(operator.index, tail.size_of(request)[0], f"{operator.opcode} #{operator.index} scratch")
         for operator, memory in zip(model.operators, memories)
-        for size in memory.scratch
+        for request in memory.scratch
     ]
     if scratch:
         tail.struct("ScratchBufferHandle", "scratch handles", count=len(scratch))

@@ -155,7 +155,7 @@ def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None 
     Raises :class:`UnsupportedModelError` with TFLM's reason when TFLM would refuse the model
     (an NPU-only op is allowed: its arena is still estimated).
     """
-    from jsqat_embed.ops.verdict import require_tflm_runs
+    from jsqat_embed.ops.verdict import NPU_OPS, require_tflm_runs
 
     require_tflm_runs(model, npu=True)
     arena = arena or _arena_for(model, board)
@@ -165,6 +165,8 @@ def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None 
     macs = sum(count_macs(op) for op in model.operators)
     reasons: list[str] = []
     warnings: list[str] = []
+    for opcode, needs in sorted({(op.opcode, NPU_OPS[op.opcode]) for op in model.operators if op.opcode in NPU_OPS}):
+        reasons.append(f"the model's '{opcode}' operators need {needs}; {board.id} has none")
     assumptions = [
         f"runtime code: Cortex-M4F .text of TFLM {board.kernel_library} kernels, summed per op (upper bound)",
         f"latency: {macs:,} MACs at {board.int8_macs_per_cycle:g} int8 MAC/cycle and {board.clock_mhz:g} MHz",

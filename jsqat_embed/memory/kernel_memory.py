@@ -38,7 +38,7 @@ class KernelMemory:
     params: str | None = None  # builtin params struct name
     init: list[Request] = field(default_factory=list)
     prepare: list[Request] = field(default_factory=list)
-    scratch: list[int] = field(default_factory=list)
+    scratch: list[Request] = field(default_factory=list)
     estimated: bool = False  # True where the figure is a bound, not TFLM's exact request
 
 
@@ -74,6 +74,42 @@ def fully_connected(operator: Operator, library: str) -> KernelMemory:
         # arm_fully_connected_s8_get_buffer_size: 0 on DSP cores for s8; kept exact at 0.
         memory.estimated = True
     return memory
+
+
+def transpose_conv(operator: Operator, library: str) -> KernelMemory:
+    """TRANSPOSE_CONV (transpose_conv.cc): OpData; in Prepare the per-channel multiplier and
+    shift arrays, then a scratch buffer of accumulators, one per output element (int32 for
+    int8, int64 for int16), then for an int16 input with an int16 bias its int64 copy."""
+    filter_tensor, source, bias, output = operator.input(1), operator.input(2), operator.input(3), operator.outputs[0]
+    channels = filter_tensor.shape[0] if filter_tensor is not None else 0
+    memory = KernelMemory("TfLiteTransposeConvParams", ["TransposeConvOpData"], [4 * channels, 4 * channels])
+    dtype = source.dtype if source is not None else None
+    if dtype == "int8":
+        if library == CMSIS_NN:
+            memory.scratch = _cmsis_transpose_conv_scratch(operator)
+            memory.estimated = True  # CMSIS-NN's OpData differs from the reference one
+        else:
+            memory.scratch = [4 * output.size]
+    elif dtype == "int16":
+        memory.scratch = [8 * output.size]
+        if bias is not None and bias.dtype == "int16":
+            memory.scratch.append(8 * bias.size)
+        if library == CMSIS_NN:
+            memory.estimated = True
+    return memory
+
+
+def _cmsis_transpose_conv_scratch(operator: Operator) -> list[int]:
+    """arm_transpose_conv_s8_get_buffer_size and _get_reverse_conv_buffer_size on DSP cores (no MVE)."""
+    filter_tensor, source, output = operator.input(1), operator.input(2), operator.outputs[0]
+    out_channels, kh, kw, in_channels = filter_tensor.shape
+    width = source.shape[2]
+    stride_h, stride_w = operator.options.get("stride_h", 1), operator.options.get("stride_w", 1)
+    if stride_w <= 2 and stride_h <= 2 and in_channels > 16:  # REVERSE_TCOL_EFFICIENT_THRESHOLD
+        columns = kw * kh * in_channels
+        return [2 * ((columns + 3) // 4 * 4) * 2, in_channels * kw * kh * out_channels]
+    # CMSIS-NN compares the filter width with the *height* stride here
+    return [((width - 1) * stride_w + max(kw, stride_h)) * output.shape[3] * max(kh, stride_h) * 4, 0]
 
 
 def softmax(operator: Operator, library: str) -> KernelMemory:
@@ -239,9 +275,46 @@ def _esp_nn_s3_depthwise_scratch(operator: Operator) -> list[int]:
     return [32]
 
 
+def ethos_u(operator: Operator, library: str) -> KernelMemory:
+    """Arm's Ethos-U custom op (TFLM kernels/ethos_u/ethosu.cc): a 3-int OpData in Init, then two
+    scratch arrays per input and output (base addresses as uint64, their sizes as size_t).
+    Not checked against a real Ethos-U build here (none can run), so reported as a bound."""
+    count = len(operator.inputs) + len(operator.outputs)
+    return KernelMemory(None, [12], scratch=[8 * count, ("pointer", count)], estimated=True)
+
+
 convolution_2d = _convolution("TfLiteConvParams", 0, {CMSIS_NN: _cmsis_conv_scratch, ESP_NN_S3: _esp_nn_s3_conv_scratch})
 depthwise_convolution_2d = _convolution("TfLiteDepthwiseConvParams", 3, {
     CMSIS_NN: _cmsis_depthwise_scratch, ESP_NN_S3: _esp_nn_s3_depthwise_scratch})
+
+#: sizeof(cmsis_nn_lstm_params) on Cortex-M (arm_nn_types.h: 15 int32 + 4 gates of 9 words and a
+#: short enum), rounded up to the 16 bytes one persistent allocation would take
+_CMSIS_LSTM_PARAMS_BOUND = 224
+
+
+def unidirectional_sequence_lstm(operator: Operator, library: str) -> KernelMemory:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM (unidirectional_sequence_lstm.cc): OpDataLSTM from Init; Prepare
+    asks for no persistent data with per-tensor weights (the only kind TFLM's LSTM reads) and
+    four scratch buffers of batch x units cell values (int16, or float32 for a float LSTM).
+
+    CMSIS-NN's kernel adds cmsis_nn_lstm_params to its OpData, eight effective-bias arrays of
+    units x bias type in Prepare, and needs only three scratch buffers for integer LSTMs.
+    """
+    source, hidden, cell = operator.input(0), operator.input(18), operator.input(19)
+    time_major = bool(operator.options.get("time_major", False))
+    batch = source.shape[1 if time_major else 0] if source is not None and len(source.shape) == 3 else 1
+    units = hidden.shape[1] if hidden is not None and len(hidden.shape) >= 2 else 0
+    cell_bytes = cell.itemsize if cell is not None else 2
+    scratch = batch * units * cell_bytes
+    memory = KernelMemory("TfLiteUnidirectionalSequenceLSTMParams", ["OpDataLSTM"], scratch=[scratch] * 4)
+    integer = cell is not None and cell.dtype == "int16" and source is not None and source.dtype in ("int8", "int16")
+    if library == CMSIS_NN and integer:
+        bias_bytes = 4 if source.dtype == "int8" else 8
+        # One OpData (OpDataLSTM + cmsis_nn_lstm_params) is bounded by two 16-aligned blocks.
+        memory.prepare = [_CMSIS_LSTM_PARAMS_BOUND] + [units * bias_bytes] * 8
+        memory.scratch = [scratch] * 3
+        memory.estimated = True
+    return memory
 
 
 def kernel_memory(operator: Operator, library: str = REFERENCE) -> KernelMemory | None:

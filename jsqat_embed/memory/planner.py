@@ -113,9 +113,12 @@ def plan_buffers(model: Model, scratch: list[ScratchRequest]) -> list[Buffer]:
             if not planned:
                 continue
             if tensor.index not in first:
-                # TFLM adds such a tensor with uninitialized (-1) lifetimes: it overlaps nothing
-                # that starts at 0 or later, so it lands at offset 0 but still counts.
-                first[tensor.index] = last[tensor.index] = -1
+                # Nothing writes it (never used, or only read, as Vela's scratch tensors are):
+                # TFLM leaves its creation uninitialized (-1), so it lives from before the first
+                # operator to its last read; an unused one overlaps nothing that starts at 0 or
+                # later, so it lands at offset 0 but still counts.
+                first[tensor.index] = -1
+                last.setdefault(tensor.index, -1)
             buffers.append(Buffer(
                 label=tensor.name, size=align_up(tensor.nbytes, ARENA_ALIGNMENT),
                 first_used=first[tensor.index], last_used=last.get(tensor.index, first[tensor.index]),

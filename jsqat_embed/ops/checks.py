@@ -7,39 +7,51 @@ mirror refusals in TFLM's kernels' Prepare/Eval (paths in tensorflow/lite/micro/
 
 from __future__ import annotations
 
-from jsqat_embed.graph.model import Operator
-
-FLOAT_TYPES = ("float32", "float16", "float64")
+from jsqat_embed.graph.model import Operator, Tensor
 
 
-def no_hybrid(op: Operator) -> tuple[bool, str]:
-    """Weights and activations are both quantized or both float: TFLM refuses hybrid ops
-    (int8 weights, float activations): "Hybrid models are not supported on TFLite Micro."
-    (conv_common.cc, depthwise_conv_common.cc, fully_connected.cc, transpose_conv.cc)."""
-    source, weights = op.input(0), op.input(1)
-    if source is None or weights is None:
-        return True, ""
-    if source.dtype in FLOAT_TYPES and weights.dtype not in FLOAT_TYPES:
-        return False, (f"hybrid operator ({weights.dtype} weights, {source.dtype} activations): "
-                       "Hybrid models are not supported on TFLite Micro")
-    return True, ""
+def data_tensor(op: Operator) -> Tensor | None:
+    """The input whose type selects TFLM's kernel: input 0 unless the op's descriptor names another."""
+    from jsqat_embed.ops.table import OPS
+
+    found = OPS.get(op.opcode)
+    return op.input(found.data_input if found is not None else 0)
 
 
-def quantized_weights_for_quantized_input(op: Operator) -> tuple[bool, str]:
-    """An int8/int16 input needs int8 (or int4) weights: TFLM's quantized kernels read the
-    filter as integers ("Weight type ... not supported")."""
-    source, weights = op.input(0), op.input(1)
-    if source is None or weights is None:
-        return True, ""
-    if source.dtype in ("int8", "int16") and weights.dtype not in ("int8", "int4"):
-        return False, f"{source.dtype} activations with {weights.dtype} weights: Weight type {weights.dtype} not supported"
-    return True, ""
+_HYBRID = "Hybrid models are not supported on TFLite Micro."
+
+
+def weight_types(op_name: str, pairs: dict[str, tuple[str, ...]], source_file: str, message: str = _HYBRID):
+    """A check that (input type, weight type) is a pair TFLM's ``op_name`` Prepare accepts.
+
+    ``pairs`` maps an input type to the weight types allowed with it; any other input type
+    passes here (the op's input-type rule covers it) unless ``message`` is the hybrid one,
+    which TFLM's convolutions raise for every pair outside the list.
+    """
+
+    def check(op: Operator) -> tuple[bool, str]:
+        source, weights = data_tensor(op), op.input(1)
+        if source is None or weights is None:
+            return True, ""
+        allowed = pairs.get(source.dtype)
+        if allowed is None and message != _HYBRID:
+            return True, ""
+        if allowed is not None and weights.dtype in allowed:
+            return True, ""
+        said = message.format(input=source.dtype.upper(), weights=weights.dtype.upper())
+        return False, f"{source.dtype} input with {weights.dtype} weights: TFLM says \"{said}\" ({source_file})"
+
+    listed = "; ".join(f"{i} input with {' or '.join(w)} weights" for i, w in pairs.items())
+    check.__doc__ = (f"{op_name}: TFLM accepts only {listed}; anything else, e.g. int8 weights with float "
+                     f"activations (a hybrid model), fails in Prepare ({source_file}).")
+    check.__name__ = "weight_types"
+    return check
 
 
 def quantized_io(op: Operator) -> tuple[bool, str]:
     """int8/int16 inputs need quantization parameters (a scale and zero point); TFLM reads
     them in Prepare and fails on a tensor without them."""
-    for tensor in [op.input(0), *op.outputs]:
+    for tensor in [data_tensor(op), *op.outputs]:
         if tensor is not None and tensor.dtype in ("int8", "int16", "uint8") and tensor.quantization is None:
             return False, f"{tensor.describe()} is {tensor.dtype} without quantization parameters"
     return True, ""
@@ -49,7 +61,7 @@ def input_types(op_name: str, dtypes: tuple[str, ...]):
     """A check that the first input's type is one TFLM's kernel for ``op_name`` accepts."""
 
     def check(op: Operator) -> tuple[bool, str]:
-        source = op.input(0)
+        source = data_tensor(op)
         if source is None or source.dtype in dtypes:
             return True, ""
         return False, f"input type {source.dtype} is not supported by TFLM's {op_name} (it takes {', '.join(dtypes)})"

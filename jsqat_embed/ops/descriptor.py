@@ -47,6 +47,8 @@ class OpDescriptor:
     #: emulator kernel module in ``jsqat_embed/emulator/kernels`` and the first-input types it emulates
     kernel: str | None = None
     dtypes: tuple[str, ...] = ()
+    #: the input whose type selects TFLM's kernel (TRANSPOSE_CONV: 2; its input 0 is the output shape)
+    data_input: int = 0
     #: arena rule: ``memory(op, kernel_library) -> KernelMemory`` (jsqat_embed/memory/kernel_memory.py)
     memory: Callable | None = None
     notes: str = ""

@@ -50,27 +50,38 @@ def _table(*descriptors: OpDescriptor) -> dict[str, OpDescriptor]:
 
 
 _CONV_TYPES = ("float32", "int8", "int16")
-_WEIGHTED = (checks.no_hybrid, checks.quantized_weights_for_quantized_input, checks.quantized_io)
+_CONV_PAIRS = {"float32": ("float32",), "int8": ("int8", "int4"), "int16": ("int8",)}
+_CONV_CHECKS = (checks.weight_types("CONV_2D", _CONV_PAIRS, "conv_common.cc"), checks.quantized_io)
+_DEPTHWISE_CHECKS = (checks.weight_types("DEPTHWISE_CONV_2D", _CONV_PAIRS, "depthwise_conv_common.cc"),
+                     checks.quantized_io)
+_FC_CHECKS = (checks.weight_types("FULLY_CONNECTED", _CONV_PAIRS, "fully_connected.cc",
+                                  "Input type: {input} with filter type: {weights} not supported."), checks.quantized_io)
+_TRANSPOSE_CONV_CHECKS = (checks.weight_types("TRANSPOSE_CONV", {"float32": ("float32",), "int8": ("int8",),
+                                                                 "int16": ("int8",)}, "transpose_conv.cc"),
+                          checks.quantized_io)
 
 OPS: dict[str, OpDescriptor] = _table(
     # -- convolutions and matrix products -------------------------------------------------
     OpDescriptor("CONV_2D", "AddConv2D", measured(10_912, 31_296), options="Conv2DOptions",
-                 tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED, kernel="conv_2d", dtypes=("int8",),
+                 tflm_dtypes=_CONV_TYPES, checks=_CONV_CHECKS, kernel="conv_2d", dtypes=("int8", "int16"),
                  memory=km.convolution_2d),
     OpDescriptor("DEPTHWISE_CONV_2D", "AddDepthwiseConv2D", measured(9_824, 21_152),
-                 options="DepthwiseConv2DOptions", tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED,
-                 kernel="depthwise_conv_2d", dtypes=("int8",), memory=km.depthwise_convolution_2d),
+                 options="DepthwiseConv2DOptions", tflm_dtypes=_CONV_TYPES, checks=_DEPTHWISE_CHECKS,
+                 kernel="depthwise_conv_2d", dtypes=("int8", "int16"), memory=km.depthwise_convolution_2d),
     OpDescriptor("FULLY_CONNECTED", "AddFullyConnected", measured(8_384, 19_936),
-                 options="FullyConnectedOptions", tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED,
-                 kernel="fully_connected", dtypes=("int8",), memory=km.fully_connected),
+                 options="FullyConnectedOptions", tflm_dtypes=_CONV_TYPES, checks=_FC_CHECKS,
+                 kernel="fully_connected", dtypes=("int8", "int16"), memory=km.fully_connected),
     OpDescriptor("TRANSPOSE_CONV", "AddTransposeConv", like("CONV_2D", 10_912), options="TransposeConvOptions",
-                 tflm_dtypes=_CONV_TYPES, checks=_WEIGHTED),
+                 tflm_dtypes=_CONV_TYPES, checks=_TRANSPOSE_CONV_CHECKS, data_input=2, kernel="transpose_conv",
+                 dtypes=("int8", "int16"), memory=km.transpose_conv),
     OpDescriptor("BATCH_MATMUL", "AddBatchMatMul", like("FULLY_CONNECTED", 8_384), options="BatchMatMulOptions",
                  tflm_dtypes=("float32", "int8", "int16")),
     OpDescriptor("SVDF", "AddSvdf", like("FULLY_CONNECTED", 8_384), options="SVDFOptions",
                  tflm_dtypes=("float32", "int8", "int16")),
     OpDescriptor("UNIDIRECTIONAL_SEQUENCE_LSTM", "AddUnidirectionalSequenceLSTM", guess(16_000),
-                 options="UnidirectionalSequenceLSTMOptions", tflm_dtypes=("float32", "int8", "int16")),
+                 options="UnidirectionalSequenceLSTMOptions", tflm_dtypes=("float32", "int8", "int16"),
+                 kernel="unidirectional_sequence_lstm", dtypes=("int8", "int16"),
+                 memory=km.unidirectional_sequence_lstm),
     # -- elementwise arithmetic ----------------------------------------------------------
     OpDescriptor("ADD", "AddAdd", measured(12_512, 14_432), options="AddOptions",
                  tflm_dtypes=("float32", "int8", "int16", "int32"), checks=(checks.quantized_io,),
@@ -211,7 +222,7 @@ OPS: dict[str, OpDescriptor] = _table(
                  memory=km.decode),
     OpDescriptor("CIRCULAR_BUFFER", "AddCircularBuffer", guess(4_000), custom=True),
     OpDescriptor("TFLite_Detection_PostProcess", "AddDetectionPostprocess", guess(12_000), custom=True),
-    OpDescriptor("ethos-u", "AddEthosU", guess(4_000), custom=True,
+    OpDescriptor("ethos-u", "AddEthosU", guess(4_000), custom=True, memory=km.ethos_u,
                  notes="runs only on an Arm Ethos-U NPU build of TFLM (Vela-compiled model)"),
     *(OpDescriptor(name, method, guess(6_000), custom=True, notes="TFLM signal library (audio front end)")
       for name, method in (

@@ -39,22 +39,26 @@ def operator_refusals(op: Operator, *, npu: bool = False) -> list[str]:
         return [f"TFLM has no kernel for {op.opcode} (TFLM: \"Didn't find op for builtin opcode '{op.opcode}'\")"]
     if op.opcode in NPU_OPS and not npu:
         return [f"'{op.opcode}' runs only on {NPU_OPS[op.opcode]}; a TFLM build without that driver refuses it"]
+    # Prepare's checks come first (TFLM reports them at AllocateTensors), then Eval's type switch.
     reasons = []
-    source = op.input(0)
-    if found.tflm_dtypes is not None and source is not None and source.dtype not in found.tflm_dtypes:
-        reasons.append(f"input type {source.dtype} is not supported by TFLM's {op.opcode} kernel (it takes "
-                       f"{', '.join(found.tflm_dtypes)}; TFLM: \"Type {source.dtype} not supported\")")
     for check in found.checks:
         ok, detail = check(op)
         if not ok:
             reasons.append(detail)
+    source = op.input(found.data_input)
+    if not reasons and found.tflm_dtypes is not None and source is not None and source.dtype not in found.tflm_dtypes:
+        reasons.append(f"input type {source.dtype} is not supported by TFLM's {op.opcode} kernel (it takes "
+                       f"{', '.join(found.tflm_dtypes)}; TFLM: \"Type {source.dtype} not supported\")")
     return reasons
 
 
 def tflm_refusals(model: Model, *, npu: bool = False) -> list[Refusal]:
     """Every operator TFLM would refuse, with TFLM's reason; ``npu`` allows NPU-only ops."""
+    # TFLM resolves every operator before any Prepare runs: missing kernels are reported first.
+    unresolved = [op for op in model.operators if op.opcode not in OPS]
+    ordered = unresolved + [op for op in model.operators if op.opcode in OPS]
     found = []
-    for op in model.operators:
+    for op in ordered:
         for reason in operator_refusals(op, npu=npu):
             found.append(Refusal(op.index, op.opcode, reason))
     return found
