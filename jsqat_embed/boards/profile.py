@@ -135,19 +135,42 @@ def list_boards() -> list[BoardProfile]:
     return sorted((load_board_file(path) for path in directory.glob("*.toml")), key=lambda b: b.id)
 
 
+def _normalized(name: str) -> str:
+    """Board names compare without case, dashes, underscores, dots or spaces: ESP32-S3 == esp32s3."""
+    return "".join(c for c in name.lower() if c.isalnum())
+
+
 def load_board(name: str) -> BoardProfile:
-    """A bundled board by id (``esp32s3-devkitc-n8r8``); the error lists the known ids."""
+    """A bundled board by id or alias, matched case-, dash- and underscore-insensitively.
+
+    A wrong name gets the closest ids and aliases as suggestions.
+    """
+    import difflib
+
     path = board_directory() / f"{name}.toml"
-    if path.is_file():
+    if "/" not in name and "\\" not in name and path.is_file():
         return load_board_file(path)
     boards = list_boards()
+    wanted = _normalized(name)
+    names: dict[str, BoardProfile] = {}
     for board in boards:
-        if name in board.aliases:
-            return board
-    known = [b.id for b in boards]
-    close = [k for k in known if name.lower() in k or k.startswith(name.lower()[:5])]
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise BoardProfileError(f"unknown board {name!r}.{hint} Known boards: {', '.join(known)} (or pass --board-file PATH)")
+        for candidate in (board.id, *board.aliases):
+            names.setdefault(_normalized(candidate), board)
+    if wanted in names:
+        return names[wanted]
+    spelled = {(_normalized(c)): c for b in boards for c in (b.id, *b.aliases)}
+    close = difflib.get_close_matches(wanted, list(spelled), n=4, cutoff=0.5)
+    close += [key for key in spelled if wanted and (wanted in key or key in wanted) and key not in close]
+    suggestions, suggested = [], set()
+    for key in close:
+        board = names[key]
+        if board.id in suggested or len(suggestions) == 4:
+            continue
+        suggested.add(board.id)
+        suggestions.append(spelled[key] if spelled[key] == board.id else f"{spelled[key]} ({board.id})")
+    hint = f" Did you mean {' or '.join(suggestions)}?" if suggestions else ""
+    raise BoardProfileError(f"unknown board {name!r}.{hint} `jsqat-embed boards` lists all {len(boards)} "
+                            f"(or pass --board-file PATH)")
 
 
 def load_board_file(path: str | Path) -> BoardProfile:

@@ -26,7 +26,7 @@ def boards_command(
                 {
                     "id": b.id, "name": b.name, "mcu": b.mcu, "core": b.core, "pointer_bits": b.pointer_bits,
                     "clock_mhz": b.clock_mhz, "kernel_library": b.kernel_library,
-                    "build_systems": list(b.build_systems), "int8_macs_per_cycle": b.int8_macs_per_cycle,
+                    "aliases": list(b.aliases), "build_systems": list(b.build_systems), "int8_macs_per_cycle": b.int8_macs_per_cycle,
                     "tflm_runtime": b.tflm_runtime, "sources": list(b.sources),
                     "regions": [
                         {"name": r.name, "kind": r.kind, "size_bytes": r.size_bytes,
@@ -38,19 +38,25 @@ def boards_command(
             ],
         })
         return
-    from rich.console import Console
-    from rich.table import Table
+    import shutil
+    import textwrap
 
-    console = Console(width=max(Console().width, 120))
-    table = Table(header_style="bold")
-    for column in ("id", "core", "MHz", "kernels", "flash", "RAM regions"):
-        table.add_column(column)
+    width = shutil.get_terminal_size((80, 24)).columns
+    lines = []
     for b in boards:
+        # One block per board: the id on a line of its own, so no terminal width ever cuts it.
+        aliases = f"  (alias: {', '.join(b.aliases)})" if b.aliases else ""
+        lines.append(f"{b.id}{aliases}")
         flash = ", ".join(f"{r.name} {_kib(r.size_bytes)}" for r in b.regions if r.is_flash)
         ram = ", ".join(f"{r.name} {_kib(r.size_bytes)}" for r in b.regions if not r.is_flash)
-        table.add_row(b.id, b.core, f"{b.clock_mhz:g}", b.kernel_library, flash, ram)
-    console.print(table)
-    console.print(f"{len(boards)} profiles in {board_directory()}; add your own with --board-file PATH")
+        builds = ", ".join(b.build_systems) if b.build_systems else "none (estimates only)"
+        for text in (f"{b.name}: {b.core}, {b.clock_mhz:g} MHz, {b.kernel_library} kernels",
+                     f"flash: {flash}; RAM: {ram}", f"build systems: {builds}"):
+            lines.extend(textwrap.wrap(text, width=max(width, 40) - 4, initial_indent="    ", subsequent_indent="      "))
+    footer = (f"{len(boards)} profiles in {board_directory()}; names and aliases match without case, dashes or "
+              "underscores; add your own with --board-file PATH")
+    lines.extend(textwrap.wrap(footer, width=max(width, 40)))
+    typer.echo("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:

@@ -118,10 +118,21 @@ def test_missing_and_binary_files(tmp_path):
         load_board_file(binary)
 
 
-def test_unknown_board_lists_known_ones():
+@pytest.mark.parametrize("spelling", ["esp32s3", "ESP32-S3", "esp32-s3", "esp32_s3", "Esp32S3",
+                                      "ESP32S3_DEVKITC_N8R8", "esp32s3-devkitc-n8r8"])
+def test_names_match_without_case_dashes_or_underscores(spelling):
+    assert load_board(spelling).id == "esp32s3-devkitc-n8r8"
+
+
+def test_a_wrong_name_suggests_the_closest_boards_not_a_wall_of_ids():
     with pytest.raises(BoardProfileError) as info:
-        load_board("esp32-s3")
-    assert "esp32s3-devkitc-n8r8" in str(info.value)
+        load_board("nano33")
+    message = str(info.value)
+    assert message.startswith("unknown board 'nano33'. Did you mean nano33ble (arduino-nano-33-ble-sense)?")
+    assert "teensy" not in message and "`jsqat-embed boards` lists all" in message
+    with pytest.raises(BoardProfileError, match="lists all") as info:
+        load_board("quantum-computer")
+    assert "Did you mean" not in str(info.value)
 
 
 def test_aliases_name_a_bundled_board():

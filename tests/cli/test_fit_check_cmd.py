@@ -87,6 +87,24 @@ def test_boards_lists_profiles_as_json():
     assert all(b["sources"] for b in data["boards"])
 
 
+BOARDS_NANO_BLOCK = """\
+arduino-nano-33-ble-sense  (alias: nano33ble, nrf52840)
+    Arduino Nano 33 BLE Sense: Cortex-M4F, 64 MHz, cmsis-nn kernels
+    flash: flash 1.0 MiB; RAM: ram 256 KiB
+    build systems: arduino, platformio, zephyr, cmake
+"""
+
+
+@pytest.mark.parametrize("columns", [80, 200])
+def test_boards_text_shows_ids_aliases_and_build_systems_whole_at_any_width(columns):
+    result = runner.invoke(create_app(), ["boards"], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(BOARDS_NANO_BLOCK)
+    assert max(len(line) for line in result.output.splitlines()) <= columns
+    for board in json.loads(runner.invoke(create_app(), ["boards", "--json"]).output)["boards"]:
+        assert f"\n{board['id']}" in "\n" + result.output
+
+
 def test_fit_check_never_imports_tensorflow():
     code = (
         "import sys\n"
