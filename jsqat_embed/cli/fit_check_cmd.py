@@ -44,41 +44,58 @@ def fit_check_command(
             pruned = pruned_variant(graph)
         fits = [fit if fit.fits or pruned is None else fit_with_encodings(graph, fit.board, pruned) for fit in dense]
         hints = {fit.board.id: _hint(graph, fit, fits, sparsity_hint) for fit in fits if not fit.fits}
-    drivers = _drivers(fits[0]) if fits else []
+    peaks = {fit.board.id: _peak(fit) for fit in fits}
     if json_output:
         print_json({
             "model": str(model),
             "model_sha256": graph.sha256,
-            "boards": [dict(fit.to_json(), hint=hints.get(fit.board.id)) for fit in fits],
-            "ram_drivers": drivers,
+            "model_file_bytes": len(graph.source),
+            "boards": [dict(fit.to_json(), hint=hints.get(fit.board.id), ram_peak=peaks[fit.board.id]) for fit in fits],
+            "ram_drivers": peaks[fits[0].board.id]["buffers"] if fits else [],
         })
     else:
-        _print(model, fits, hints, drivers)
+        _print(model, graph, fits, hints, peaks)
     raise typer.Exit(EXIT_OK if all(fit.fits for fit in fits) else EXIT_NEGATIVE)
 
 
 def _hint(graph, fit, all_fits, sparsity_hint) -> str:
+    """What would make this model fit: the first blocker decides what to suggest."""
     parts = []
     sparse = sparsity_hint(graph, fit)
     if sparse:
         parts.append(sparse)
-    others = [f.board.id for f in all_fits if f.fits and f.board.tflm_runtime == "firmware"]
-    if not others:
+    fitting = {f.board.id: f.board for f in all_fits if f.fits and f.board.tflm_runtime == "firmware"}
+    if not fitting:
         from jsqat_embed.boards import list_boards
         from jsqat_embed.memory.fit import fit_board
 
-        others = [b.id for b in list_boards() if b.tflm_runtime == "firmware" and b.id != fit.board.id
-                  and fit_board(graph, b).fits]
-    parts.append(f"fits: {', '.join(others[:4])}" if others else "no bundled board fits it as it is")
+        fitting = {b.id: b for b in list_boards() if b.tflm_runtime == "firmware" and b.id != fit.board.id
+                   and fit_board(graph, b).fits}
+    # The same chip first (usually a module with PSRAM or more flash), then the same core, then the rest.
+    ranked = sorted(fitting.values(), key=lambda b: (b.mcu != fit.board.mcu, b.core != fit.board.core, b.id))
+    parts.append(f"fits: {', '.join(b.id for b in ranked[:4])}" if ranked else "no bundled board fits it as it is")
     return "; ".join(parts)
 
 
-def _drivers(fit) -> list[dict]:
-    """The three largest buffers alive at the arena's peak: what drives RAM."""
-    return [
-        {"buffer": _short(b.label), "bytes": b.size, "operators": f"{b.first_used}-{b.last_used}"}
-        for b in fit.arena.peak_buffers()[:3]
-    ]
+def _peak(fit, limit: int = 3) -> dict:
+    """Where this board's arena head peaks and what is alive there: the buffers that drive RAM."""
+    operator, head, alive = fit.arena.peak()
+    shown = alive[:limit]
+    return {
+        "operator": operator,
+        "opcode": fit.arena.opcodes[operator] if operator is not None else None,
+        "head_bytes": head,
+        "buffers": [{"buffer": _short(b.label), "bytes": b.size, "operators": _operator_span(b)} for b in shown],
+        "other_buffers": len(alive) - len(shown),
+        "other_bytes": sum(b.size for b in alive[limit:]),
+    }
+
+
+def _operator_span(buffer) -> str:
+    """A buffer's lifetime in operator indices (TFLM's scope k + 1 is operator k; scope 0 the inputs)."""
+    first = "input" if buffer.first_used <= 0 else str(buffer.first_used - 1)
+    last = "input" if buffer.last_used <= 0 else str(buffer.last_used - 1)
+    return first if first == last else f"{first}-{last}"
 
 
 def _short(label: str, width: int = 48) -> str:
@@ -87,50 +104,70 @@ def _short(label: str, width: int = 48) -> str:
     return first if len(first) <= width else "..." + first[-(width - 3):]
 
 
-def _print(model: Path, fits, hints, drivers) -> None:
-    from rich.console import Console
-    from rich.table import Table
+def _verdict(fit) -> str:
+    if not fit.fits:
+        return "NO"
+    return "yes" if fit.encoding == "dense" else "pruned"
 
-    console = Console(width=max(Console().width, 132))
+
+def _print(model: Path, graph, fits, hints, peaks) -> None:
+    from jsqat_embed.cli.layout import fits as fits_width, table, terminal_width, wrap
+
+    width = terminal_width()
+    out: list[str] = []
     first = fits[0]
-    console.print(f"[bold]{model.name}[/bold]: {first.model_bytes:,} bytes, {first.macs:,} MACs", highlight=False)
-    table = Table(header_style="bold")
-    for column, justify in (("board", "left"), ("fits", "left"), ("flash used / size", "right"), ("free", "right"),
-                            ("RAM used / size", "right"), ("free", "right"), ("model / arena in", "left"),
-                            ("latency", "right")):
-        table.add_column(column, justify=justify, no_wrap=True)
-    for fit in fits:
-        verdict = ("[green]yes[/green]" if fit.encoding == "dense" else "[green]pruned[/green]") if fit.fits \
-            else "[red]NO[/red]"
-        table.add_row(
-            fit.board.id, verdict,
-            f"{_kib(fit.flash_total)} / {_kib(fit.flash_capacity)}", f"{fit.flash_headroom:.0%}",
-            f"{_kib(fit.ram_total)} / {_kib(fit.ram_capacity)}", f"{fit.ram_headroom:.0%}",
-            f"{fit.model_region.name if fit.model_region else '-'} / {fit.arena_region.name if fit.arena_region else '-'}",
-            f"~{fit.latency_ms:,.0f} ms",
-        )
-    console.print(table)
+    # The file's own size; in flash each board holds it 16-aligned (or its DECODE-pruned encoding).
+    out += wrap(f"{model.name}: {len(graph.source):,} bytes ({_kib(-(-len(graph.source) // 16) * 16)} in flash, "
+                f"16-aligned), {first.macs:,} MACs", width)
+    rows = [[fit.board.id, _verdict(fit), f"{_kib(fit.flash_total)} / {_kib(fit.flash_capacity)}",
+             f"{fit.flash_headroom:.0%}", f"{_kib(fit.ram_total)} / {_kib(fit.ram_capacity)}", f"{fit.ram_headroom:.0%}",
+             f"{fit.model_region.name if fit.model_region else '-'} / {fit.arena_region.name if fit.arena_region else '-'}",
+             f"~{fit.latency_ms:,.0f} ms"] for fit in fits]
+    grid = table(["board", "fits", "flash used / size", "free", "RAM used / size", "free", "model / arena in",
+                  "latency"], rows, right={2, 3, 4, 5, 7})
+    tabular = fits_width(grid, width)
+    if tabular:
+        out += [""] + grid + [""]
     detailed = len(fits) <= 3
     for fit in fits:
-        if detailed or not fit.fits:
+        if not tabular:
+            out.append(f"{fit.board.id}: {'fits' if fit.fits else 'does NOT fit'}"
+                       + (" with DECODE pruning" if fit.fits and fit.encoding != "dense" else ""))
+        if detailed or not fit.fits or not tabular:
             margin = f" incl. {_kib(fit.margin.total)} margin" if fit.margin.total else " (exact)"
-            console.print(
-                f"  {fit.board.id}: flash = model {_kib(fit.model_bytes)} + runtime {_kib(fit.runtime.total)} "
-                f"+ reserve {_kib(fit.flash_reserve)}; RAM = arena {_kib(fit.arena_bytes)}{margin} "
-                f"+ reserve {_kib(fit.ram_reserve)}", highlight=False)
+            flash = (f"flash {_kib(fit.flash_total)} of {_kib(fit.flash_capacity)} = model {_kib(fit.model_bytes)} + "
+                     f"runtime {_kib(fit.runtime.total)} + reserve {_kib(fit.flash_reserve)}")
+            ram = (f"RAM {_kib(fit.ram_total)} of {_kib(fit.ram_capacity)} = arena {_kib(fit.arena_bytes)}{margin} + "
+                   f"reserve {_kib(fit.ram_reserve)}")
+            if tabular:
+                out += wrap(f"{fit.board.id}: {flash}; {ram}", width, "  ")
+            else:
+                out += wrap(flash, width, "    ") + wrap(ram, width, "    ")
+            if not tabular:
+                out += wrap(f"model in {fit.model_region.name if fit.model_region else '-'}, arena in "
+                            f"{fit.arena_region.name if fit.arena_region else '-'}; latency ~{fit.latency_ms:,.0f} ms",
+                            width, "    ")
         for reason in fit.reasons:
-            console.print(f"  [red]x[/red] {fit.board.id}: {reason}", highlight=False)
+            out += wrap(f"x {fit.board.id}: {reason}", width, "  ")
         if not fit.fits and hints.get(fit.board.id):
-            console.print(f"    hint: {hints[fit.board.id]}", highlight=False)
+            out += wrap(f"hint: {hints[fit.board.id]}", width, "    ")
         for warning in fit.warnings:
-            console.print(f"  [yellow]![/yellow] {fit.board.id}: {warning}", highlight=False)
-    if drivers:
-        console.print(f"RAM peak ({first.board.id}) driven by: "
-                      + ", ".join(f"{d['buffer']} ({_kib(d['bytes'])})" for d in drivers), highlight=False)
-    console.print("Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 "
-                  "and RV32 with reference kernels; CMSIS-NN/esp-nn scratch from their sources; boards add a "
-                  "margin for Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from "
-                  "Cortex-M4F .text per op; latency assumes each board's int8 MAC/cycle.", highlight=False)
+            out += wrap(f"! {fit.board.id}: {warning}", width, "  ")
+    peak = peaks.get(first.board.id)
+    if peak and peak["buffers"]:
+        where = "the inputs" if peak["operator"] is None else f"operator {peak['operator']} ({peak['opcode']})"
+        listed = ", ".join(f"{d['buffer']} ({_kib(d['bytes'])}, ops {d['operators']})" for d in peak["buffers"])
+        others = (f" + {peak['other_buffers']} more ({_kib(peak['other_bytes'])})" if peak["other_buffers"] else "")
+        live = sum(d["bytes"] for d in peak["buffers"]) + peak["other_bytes"]
+        gaps = (f"; the other {_kib(peak['head_bytes'] - live)} are gaps the planner left between them"
+                if peak["head_bytes"] - live >= 1024 else "")
+        out += wrap(f"RAM peak on {first.board.id}: planned tensors reach {_kib(peak['head_bytes'])} at {where}, "
+                    f"where {_kib(live)} are live: {listed}{others}{gaps}", width)
+    out += wrap("Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 and RV32 "
+                "with reference kernels; CMSIS-NN/esp-nn scratch from their sources; boards add a margin for "
+                "Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from Cortex-M4F "
+                ".text per op; latency assumes each board's int8 MAC/cycle.", width)
+    typer.echo("\n".join(out))
 
 
 def register(app: typer.Typer) -> None:

@@ -64,6 +64,7 @@ class ArenaEstimate:
     kernel_library: str
     exact: bool  # False when a kernel's figure is a bound (optimized kernels) or an op is unknown
     unknown_ops: list[str] = field(default_factory=list)
+    opcodes: list[str] = field(default_factory=list)  # the estimated model's operators, by index
 
     @property
     def total(self) -> int:
@@ -75,14 +76,32 @@ class ArenaEstimate:
             totals[item.category] = totals.get(item.category, 0) + item.bytes
         return totals
 
+    def peak(self) -> tuple[int | None, int, list[Buffer]]:
+        """Where the head is fullest: (operator index or None for the model inputs, bytes in use up to
+        the highest buffer end there, the buffers alive there, largest first).
+
+        Buffer lifetimes are TFLM's allocation scopes: scope 0 holds the inputs, scope k + 1 is
+        operator k; the operator index is what every report shows."""
+        if not self.buffers:
+            return None, 0, []
+        scopes = sorted({s for b in self.buffers for s in range(max(b.first_used, 0), b.last_used + 1)})
+        if not scopes:
+            return None, 0, []
+
+        def top(scope: int) -> int:
+            return max((b.end for b in self.buffers if b.first_used <= scope <= b.last_used), default=0)
+
+        def live(scope: int) -> int:
+            return sum(b.size for b in self.buffers if b.first_used <= scope <= b.last_used)
+
+        # Several scopes can touch the highest end; the one with the most live bytes explains it.
+        best_scope = max(scopes, key=lambda scope: (top(scope), live(scope)))
+        alive = [b for b in self.buffers if b.first_used <= best_scope <= b.last_used]
+        return (best_scope - 1 if best_scope > 0 else None), top(best_scope), sorted(alive, key=lambda b: -b.size)
+
     def peak_buffers(self) -> list[Buffer]:
         """The buffers alive at the scope where the head is fullest, largest first."""
-        if not self.buffers:
-            return []
-        scopes = {s for b in self.buffers for s in (b.first_used, b.last_used)}
-        best_scope = max(scopes, key=lambda s: max((b.end for b in self.buffers if b.first_used <= s <= b.last_used), default=0))
-        alive = [b for b in self.buffers if b.first_used <= best_scope <= b.last_used]
-        return sorted(alive, key=lambda b: -b.size)
+        return self.peak()[2]
 
 
 class _Tail:
@@ -194,5 +213,5 @@ def estimate_arena(
     exact = not any(memory.estimated for memory in memories)
     return ArenaEstimate(
         head=align_up(head, 1), tail=tail.used, buffers=buffers, tail_items=tail.items, scratch=scratch,
-        target=target, kernel_library=kernel_library, exact=exact,
+        target=target, kernel_library=kernel_library, exact=exact, opcodes=[op.opcode for op in model.operators],
     )

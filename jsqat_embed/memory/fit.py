@@ -228,6 +228,9 @@ def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None 
         assumptions.append(f"{board.kernel_library} scratch buffers are bounds read from its sources")
     if runtime.unmeasured:
         assumptions.append("code size by family for unmeasured ops: " + ", ".join(runtime.unmeasured))
+    # The first blocker first: hardware the model needs, then the arena against RAM (pruning cannot
+    # help there), then flash.
+    reasons.sort(key=lambda reason: 1 if reason.startswith("RAM") else 2 if reason.startswith("flash") else 0)
     return BoardFit(
         board=board, fits=not reasons, model_bytes=size, runtime=runtime, flash_reserve=flash_reserve,
         flash_capacity=flash_capacity, flash_total=flash_total, model_region=model_region, arena=arena,
@@ -274,6 +277,9 @@ def sparsity_hint(model: Model, fit: BoardFit) -> str | None:
     16 (header) + d*N; everything else in the file stays.
     """
     if fit.fits or not any(r.startswith("flash") for r in fit.reasons):
+        return None
+    if any(r.startswith("RAM") for r in fit.reasons):
+        # The arena is the first blocker: pruning shrinks flash, never the arena (decoding adds to it).
         return None
     weights = [t for op in model.operators if op.opcode in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
                for t in op.inputs[1:2] if t is not None and t.data is not None and t.itemsize == 1]
