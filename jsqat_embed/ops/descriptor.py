@@ -40,7 +40,7 @@ class OpDescriptor:
     code: CodeSize
     custom: bool = False
     options: str | None = None  # the op's options table in the TFLite schema, e.g. "Conv2DOptions"
-    #: TFLM's kernels: the types its Eval accepts for the first input (None: not recorded here)
+    #: TFLM's kernels: the types its Eval accepts for the activation input (None: not recorded here)
     tflm_dtypes: tuple[str, ...] | None = None
     #: TFLM's load-time rules beyond the input type, each a Vela-style check
     checks: tuple[Check, ...] = ()
