@@ -94,6 +94,7 @@ GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
                 "TfLiteReducerParams", "TfLiteSoftmaxParams", "TfLiteLeakyReluParams",
                 "TfLiteConcatenationParams", "TfLiteReshapeParams", "TfLiteSqueezeParams",
                 "TfLiteShapeParams", "TfLiteStridedSliceParams", "TfLitePackParams",
+                "TfLiteTransposeConvParams",
             ]
         },
     ),
@@ -128,6 +129,7 @@ GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
             "StridedSliceParams": "tflite::StridedSliceParams",
             "PadOpData": "tflite::OpData",
             "SpaceToBatchParams": "tflite::SpaceToBatchParams",
+            "PreluParams": "tflite::PreluParams",
         },
     ),
     "allocators": (
@@ -149,8 +151,46 @@ GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
         ["tensorflow/lite/micro/micro_allocator.cc"],
         {"MicroBuiltinDataAllocator": "tflite::MicroBuiltinDataAllocator"},
     ),
+    "movement_params": (
+        ["tensorflow/lite/c/builtin_op_data.h"],
+        {
+            name: name
+            for name in [
+                "TfLiteResizeBilinearParams", "TfLiteResizeNearestNeighborParams", "TfLiteSplitParams",
+                "TfLiteSplitVParams", "TfLiteUnpackParams", "TfLiteGatherParams", "TfLiteMirrorPaddingParams",
+                "TfLiteDepthToSpaceParams", "TfLiteSpaceToDepthParams", "TfLiteArgMaxParams", "TfLiteArgMinParams",
+            ]
+        },
+    ),
+    "mirror_pad": (["tensorflow/lite/micro/kernels/mirror_pad.cc"], {"OpDataMirrorPad": "tflite::OpDataMirrorPad"}),
     "concatenation": (["tensorflow/lite/micro/kernels/concatenation.cc"], {"ConcatenationOpData": "tflite::OpData"}),
     "tanh": (["tensorflow/lite/micro/kernels/tanh.cc"], {"TanhOpData": "tflite::OpData"}),
+    "log_softmax": (["tensorflow/lite/micro/kernels/log_softmax.cc"], {"LogSoftmaxOpData": "tflite::LogSoftmaxOpData"}),
+    "lstm": (["tensorflow/lite/c/builtin_op_data.h", "tensorflow/lite/micro/kernels/lstm_shared.h"],
+             {"TfLiteUnidirectionalSequenceLSTMParams": "TfLiteUnidirectionalSequenceLSTMParams",
+              "OpDataLSTM": "tflite::OpDataLSTM"}),
+    "transpose_conv": (["tensorflow/lite/micro/kernels/transpose_conv.cc"],
+                       {"TransposeConvOpData": "tflite::OpData"}),
+    # SVDF, DIV, CAST and the signal library (audio front end) kernels
+    "svdf_div_cast": (
+        ["tensorflow/lite/c/builtin_op_data.h", "tensorflow/lite/micro/kernels/svdf.h"],
+        {"TfLiteSVDFParams": "TfLiteSVDFParams", "TfLiteDivParams": "TfLiteDivParams",
+         "TfLiteCastParams": "TfLiteCastParams", "OpDataSvdf": "tflite::OpDataSvdf"},
+    ),
+    "div": (["tensorflow/lite/micro/kernels/div.cc"], {"OpDataDiv": "tflite::OpDataDiv"}),
+    "signal_window": (["signal/micro/kernels/window.cc"], {"TFLMSignalWindowParams": "tflite::TFLMSignalWindowParams"}),
+    "signal_energy": (["signal/micro/kernels/energy.cc"], {"TFLMSignalEnergyParams": "tflite::TFLMSignalEnergyParams"}),
+    "signal_filter_bank": (["signal/micro/kernels/filter_bank.cc"],
+                           {"TFLMSignalFilterBankParams": "tflite::TFLMSignalFilterBankParams"}),
+    "signal_spectral_subtraction": (
+        ["signal/micro/kernels/filter_bank_spectral_subtraction.cc"],
+        {"TFLMSignalSpectralSubtractionParams": "tflite::TFLMSignalSpectralSubtractionParams"},
+    ),
+    "signal_pcan": (["signal/micro/kernels/pcan.cc"], {"TfLitePcanParams": "tflite::tflm_signal::TfLitePcanParams"}),
+    "signal_log": (["signal/micro/kernels/filter_bank_log.cc"], {"TFLMSignalLogParams": "tflite::TFLMSignalLogParams"}),
+    # The template's T only types a pointer member: one size for the int16, int32 and float kernels.
+    "signal_rfft": (["signal/micro/kernels/rfft.cc"],
+                    {"TfLiteAudioFrontendRfftParams": "tflite::TfLiteAudioFrontendRfftParams<int16_t>"}),
     "decode": (
         ["tensorflow/lite/micro/kernels/decode_state_lut.h", "tensorflow/lite/micro/kernels/decode_state_prune.h"],
         {"DecodeStateLut": "tflite::DecodeStateLut", "DecodeStatePrune": "tflite::DecodeStatePrune"},

@@ -27,6 +27,13 @@ uint32_t ReadU32(const uint8_t* in) {
          (static_cast<uint32_t>(in[2]) << 16) | (static_cast<uint32_t>(in[3]) << 24);
 }
 
+void WriteU16(uint8_t* out, uint16_t value) {
+  out[0] = static_cast<uint8_t>(value);
+  out[1] = static_cast<uint8_t>(value >> 8);
+}
+
+uint16_t ReadU16(const uint8_t* in) { return static_cast<uint16_t>(in[0] | (in[1] << 8)); }
+
 size_t EncodeFrame(uint8_t type, const uint8_t model_hash[kModelHashBytes], const uint8_t* payload,
                    uint32_t payload_size, uint8_t* out, size_t capacity) {
   const size_t total = kFrameOverheadBytes + static_cast<size_t>(payload_size);
@@ -62,6 +69,41 @@ FrameStatus DecodeFrame(const uint8_t* buffer, size_t size, uint32_t max_payload
   frame->payload_size = payload_size;
   frame->frame_size = total;
   return kFrameOk;
+}
+
+size_t EncodeTensorList(size_t count, const size_t* sizes, const uint8_t* data, uint8_t* out, size_t capacity) {
+  if (count > 0xFFFF) return 0;
+  size_t data_bytes = 0;
+  for (size_t i = 0; i < count; ++i) data_bytes += sizes[i];
+  const size_t total = TensorListBytes(count, data_bytes);
+  if (capacity < total) return 0;
+  WriteU16(out, static_cast<uint16_t>(count));
+  WriteU16(out + 2, 0);
+  for (size_t i = 0; i < count; ++i) WriteU32(out + kTensorListHeaderBytes + 4 * i, static_cast<uint32_t>(sizes[i]));
+  uint8_t* body = out + TensorListBytes(count, 0);
+  for (size_t i = 0; i < data_bytes; ++i) body[i] = data[i];
+  return total;
+}
+
+TensorListStatus CheckTensorList(const uint8_t* payload, size_t size, size_t count, const size_t* sizes,
+                                 const uint8_t** data, size_t* bad_index, size_t* bad_size) {
+  if (size < kTensorListHeaderBytes) return kTensorListTruncated;
+  const size_t listed = ReadU16(payload);
+  if (listed != count) return kTensorListBadCount;
+  if (size < TensorListBytes(count, 0)) return kTensorListTruncated;
+  size_t data_bytes = 0;
+  for (size_t i = 0; i < count; ++i) {
+    const size_t tensor_bytes = ReadU32(payload + kTensorListHeaderBytes + 4 * i);
+    if (tensor_bytes != sizes[i]) {
+      if (bad_index != nullptr) *bad_index = i;
+      if (bad_size != nullptr) *bad_size = tensor_bytes;
+      return kTensorListBadSize;
+    }
+    data_bytes += tensor_bytes;
+  }
+  if (size != TensorListBytes(count, data_bytes)) return kTensorListTruncated;
+  *data = payload + TensorListBytes(count, 0);
+  return kTensorListOk;
 }
 
 bool BytesEqual(const uint8_t* got, const uint8_t* expected, size_t size, size_t* first_mismatch) {

@@ -15,15 +15,30 @@ namespace jsqat {
 uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc = 0);
 
 constexpr uint8_t kFrameMagic[4] = {'J', 'S', 'Q', 'F'};
-constexpr uint8_t kFrameVersion = 1;
+constexpr uint8_t kFrameVersion = 2;  // 2: payloads carry tensor lists (several inputs/outputs)
 constexpr size_t kModelHashBytes = 8;    // first 8 bytes of the model's SHA-256
 constexpr size_t kFrameHeaderBytes = 20;  // magic 4, version 1, type 1, reserved 2, hash 8, length 4
 constexpr size_t kFrameOverheadBytes = kFrameHeaderBytes + 4;  // + CRC-32 trailer
 
 enum FrameType : uint8_t {
-  kFrameInput = 1,   // host -> device: one input tensor's bytes
-  kFrameOutput = 2,  // device -> host: uint32 microseconds, then the output tensor's bytes
+  kFrameInput = 1,   // host -> device: a tensor list of every model input
+  kFrameOutput = 2,  // device -> host: uint32 microseconds, then a tensor list of every model output
   kFrameError = 3,   // device -> host: an ASCII message
+};
+
+// Tensor list (a frame's payload, after the microseconds of an output frame):
+// uint16 count, uint16 reserved (0), count x uint32 byte size, then the tensors' bytes
+// back to back in the model's input (or output) order.
+constexpr size_t kTensorListHeaderBytes = 4;
+constexpr size_t TensorListBytes(size_t count, size_t data_bytes) {
+  return kTensorListHeaderBytes + 4 * count + data_bytes;
+}
+
+enum TensorListStatus {
+  kTensorListOk = 0,
+  kTensorListTruncated,  // shorter than its own table says, or longer
+  kTensorListBadCount,   // not the number of tensors expected
+  kTensorListBadSize,    // a tensor of the wrong byte size (see *bad_index)
 };
 
 enum FrameStatus {
@@ -50,11 +65,23 @@ size_t EncodeFrame(uint8_t type, const uint8_t model_hash[kModelHashBytes], cons
 // Parses a frame at the start of buffer. max_payload bounds what is accepted.
 FrameStatus DecodeFrame(const uint8_t* buffer, size_t size, uint32_t max_payload, Frame* frame);
 
+// Writes a tensor list of count tensors whose sizes are sizes[] and whose bytes lie back to
+// back in data; returns its size, or 0 if it does not fit in capacity.
+size_t EncodeTensorList(size_t count, const size_t* sizes, const uint8_t* data, uint8_t* out, size_t capacity);
+
+// Checks that payload is a tensor list of exactly count tensors of sizes[]; on success
+// *data points at the first tensor's bytes (the others follow it, in order). On
+// kTensorListBadSize *bad_index is the tensor and *bad_size its size in the list.
+TensorListStatus CheckTensorList(const uint8_t* payload, size_t size, size_t count, const size_t* sizes,
+                                 const uint8_t** data, size_t* bad_index, size_t* bad_size);
+
 // Byte-for-byte comparison; on a mismatch *first_mismatch is its index.
 bool BytesEqual(const uint8_t* got, const uint8_t* expected, size_t size, size_t* first_mismatch);
 
 void WriteU32(uint8_t* out, uint32_t value);  // little endian
 uint32_t ReadU32(const uint8_t* in);
+void WriteU16(uint8_t* out, uint16_t value);
+uint16_t ReadU16(const uint8_t* in);
 
 }  // namespace jsqat
 

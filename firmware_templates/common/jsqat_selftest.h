@@ -9,27 +9,37 @@
 
 namespace jsqat {
 
+// One case is every input tensor's bytes back to back (the model's input order) and,
+// likewise, every output tensor's bytes; the cases follow each other.
 struct GoldenSet {
-  size_t count;
-  size_t input_bytes;
-  size_t output_bytes;
-  const uint8_t* inputs;    // count * input_bytes
-  const uint8_t* expected;  // count * output_bytes
+  size_t count;                // cases
+  size_t input_count;          // input tensors
+  const size_t* input_bytes;   // bytes of each input tensor
+  size_t output_count;         // output tensors
+  const size_t* output_bytes;  // bytes of each output tensor
+  const uint8_t* inputs;       // count cases of inputs
+  const uint8_t* expected;     // count cases of expected outputs
 };
 
-// Runs one inference: input_bytes in, output_bytes out. Returns false on failure.
-using InferenceFn = bool (*)(void* context, const uint8_t* input, uint8_t* output);
+size_t CaseInputBytes(const GoldenSet& golden);
+size_t CaseOutputBytes(const GoldenSet& golden);
+
+// Runs one inference: one case's inputs in, its outputs out. Returns false on failure.
+using InferenceFn = bool (*)(void* context, const uint8_t* inputs, uint8_t* outputs);
 
 struct SelfTestResult {
   bool passed;
-  size_t failures;        // golden cases whose output differs (or whose inference failed)
-  size_t first_case;      // first failing case, when !passed
-  size_t first_byte;      // first differing byte in it
-  uint32_t output_crc;    // CRC-32 of all outputs, in order: compare with the host's
+  size_t failures;      // golden cases whose output differs (or whose inference failed)
+  size_t first_case;    // first failing case, when !passed
+  size_t first_output;  // the output tensor in it that differs first
+  size_t first_byte;    // first differing byte in that tensor
 };
 
-// output_buffer must hold output_bytes.
-SelfTestResult RunSelfTest(const GoldenSet& golden, InferenceFn infer, void* context, uint8_t* output_buffer);
+// output_buffer must hold one case's outputs. output_crcs (output_count entries) receives,
+// per output tensor, the CRC-32 of that tensor's bytes over all cases in order: compare
+// with the host's.
+SelfTestResult RunSelfTest(const GoldenSet& golden, InferenceFn infer, void* context, uint8_t* output_buffer,
+                           uint32_t* output_crcs);
 
 }  // namespace jsqat
 

@@ -10,14 +10,14 @@ from jsqat_embed.cli.common import EXIT_NEGATIVE, print_json, user_errors
 
 
 def build_command(
-    model: Path = typer.Argument(..., help="Path to an int8 .tflite model."),
+    model: Path = typer.Argument(..., help="Path to an int8 .tflite model (any number of inputs and outputs)."),
     board: str = typer.Option(..., "--board", "-b", help="Board id or alias (see `jsqat-embed boards`)."),
     output: Path = typer.Option(..., "--output", "-o", help="Project directory to create."),
     build_system: str = typer.Option(None, "--build-system",
                                      help="esp-idf, arduino, platformio, zephyr, cmake or pico-sdk (default: the board's first)."),
     encoding: str = typer.Option("auto", "--encoding", help="auto (dense if it fits, else pruned), dense, pruned or lut."),
     golden: int = typer.Option(8, "--golden", help="Random golden inputs compiled into the self-test."),
-    golden_images: Path = typer.Option(None, "--golden-images", help="Use these images (preprocessed as verify --images) instead."),
+    golden_images: Path = typer.Option(None, "--golden-images", help="Use these images (preprocessed as verify --images; models with one image input) instead."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random golden inputs."),
     board_file: Path = typer.Option(None, "--board-file", help="A board profile TOML instead of a bundled board."),
     force: bool = typer.Option(False, "--force", help="Replace a non-empty output directory; build even if it does not fit."),
@@ -47,7 +47,12 @@ def build_command(
     typer.echo(f"{result.build_system} project for {profile.name} in {result.directory}/ ({len(result.files)} files)")
     typer.echo(f"  model: {result.encoding}, {fit.model_bytes:,} bytes in {fit.model_region.name if fit.model_region else '?'}; "
                f"arena {(fit.arena_bytes + 15) // 16 * 16:,} bytes in {fit.arena_region.name if fit.arena_region else '?'}")
-    typer.echo(f"  self-test: {result.golden_count} golden inputs, expected outputs crc32 {result.expected_crc:08x}")
+    for kind, tensors in (("input", result.inputs), ("output", result.outputs)):
+        for tensor in tensors:
+            typer.echo(f"  {kind} {tensor['index']} '{tensor['name']}': {tensor['dtype']}"
+                       f"[{'x'.join(str(d) for d in tensor['shape'])}], {tensor['bytes']:,} bytes")
+    typer.echo(f"  self-test: {result.golden_count} golden cases, expected outputs crc32 {result.crc_text}"
+               + (" (one per output)" if len(result.output_crcs) > 1 else ""))
     for warning in fit.warnings:
         typer.echo(f"  ! {warning}")
     typer.echo("next:")

@@ -40,6 +40,25 @@ def _fail(message: str, code: int, json_output: bool) -> None:
     raise typer.Exit(code)
 
 
+def write_output_file(path, data: bytes, force: bool) -> None:
+    """Write ``data`` to ``path`` atomically; an existing file is kept unless ``force``."""
+    import os
+
+    from jsqat_embed.errors import OutputLocationError
+
+    if path.exists() and not force:
+        raise OutputLocationError(f"{path} exists; pass --force to overwrite (nothing was written)")
+    if path.exists() and not path.is_file():
+        raise OutputLocationError(f"{path} is not a regular file; nothing was written")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
+        temporary.write_bytes(data)
+        temporary.replace(path)
+    except OSError as exc:
+        raise OutputLocationError(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
 def print_json(payload) -> None:
     json.dump(payload, sys.stdout, indent=2, default=_jsonable)
     sys.stdout.write("\n")

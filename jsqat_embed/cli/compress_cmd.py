@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from jsqat_embed.cli.common import print_json, user_errors
+from jsqat_embed.cli.common import print_json, user_errors, write_output_file
 
 
 def compress_command(
@@ -44,7 +44,7 @@ def compress_command(
                 raise OutputLocationError(
                     f"{c_array} already has {', '.join(clashes)}; pass --force to overwrite (nothing was written)")
         compressed, report = compress_model(data, method, min_bytes)
-        _write_binary(output, compressed, force)
+        write_output_file(output, compressed, force)
         if c_array is not None:
             from jsqat_embed.firmware.c_array import render_model_arrays
 
@@ -54,22 +54,6 @@ def compress_command(
         print_json({"model": str(model), "output": str(output), **report.to_json()})
         return
     _print(model, output, report)
-
-
-def _write_binary(path: Path, data: bytes, force: bool) -> None:
-    import os
-
-    from jsqat_embed.errors import OutputLocationError
-
-    if path.exists() and not force:
-        raise OutputLocationError(f"{path} exists; pass --force to overwrite (nothing was written)")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-        temporary.write_bytes(data)
-        temporary.replace(path)
-    except OSError as exc:
-        raise OutputLocationError(f"cannot write {path}: {exc.strerror or exc}") from exc
 
 
 def _summary(report) -> str:

@@ -23,6 +23,7 @@ def fit_check_command(
     all_boards: bool = typer.Option(False, "--all", help="Check every bundled board."),
     board_file: list[Path] = typer.Option([], "--board-file", help="A board profile TOML of your own (repeatable)."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON document instead of tables."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw flash and RAM per board to this .png/.svg/.pdf (needs jsqat-embed[plot])."),
 ) -> None:
     """Flash and RAM (arena to the byte) against board profiles; exit 0 iff it fits every board asked for."""
     from jsqat_embed.boards import list_boards, load_board, load_board_file
@@ -33,6 +34,11 @@ def fit_check_command(
     with user_errors(json_output):
         if not (board or all_boards or board_file):
             raise BoardProfileError("name at least one board: --board ID, --all or --board-file PATH")
+        if plot is not None:
+            from jsqat_embed.plot.common import check_output, require_matplotlib
+
+            require_matplotlib()
+            check_output(plot)
         graph = read_model(model)
         profiles = list_boards() if all_boards else [load_board(name) for name in board]
         profiles += [load_board_file(path) for path in board_file]
@@ -44,6 +50,10 @@ def fit_check_command(
             pruned = pruned_variant(graph)
         fits = [fit if fit.fits or pruned is None else fit_with_encodings(graph, fit.board, pruned) for fit in dense]
         hints = {fit.board.id: _hint(graph, fit, fits, sparsity_hint) for fit in fits if not fit.fits}
+        if plot is not None:
+            from jsqat_embed.plot import plot_fit
+
+            plot_fit(fits, plot, model.name)
     peaks = {fit.board.id: _peak(fit) for fit in fits}
     if json_output:
         print_json({
@@ -55,6 +65,8 @@ def fit_check_command(
         })
     else:
         _print(model, graph, fits, hints, peaks)
+        if plot is not None:
+            typer.echo(f"picture: {plot}")
     raise typer.Exit(EXIT_OK if all(fit.fits for fit in fits) else EXIT_NEGATIVE)
 
 

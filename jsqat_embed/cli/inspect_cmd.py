@@ -24,13 +24,24 @@ def inspect_command(
     model: Path = typer.Argument(..., help="Path to an int8 .tflite model."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON document instead of tables."),
     all_layers: bool = typer.Option(False, "--all-layers", help="List every operator (default: every operator too, but data-movement ops are folded when there are more than 60)."),
+    plot: Path | None = typer.Option(None, "--plot", help="Also draw the tensor arena's plan over the operators (host, reference kernels) to this .png/.svg/.pdf (needs jsqat-embed[plot])."),
 ) -> None:
     """Op counts, a per-layer table (shapes, parameters, MACs, weight sparsity), totals and device warnings."""
     from jsqat_embed.graph.analysis import summarize
     from jsqat_embed.tflite import read_model
 
     with user_errors(json_output):
-        summary = summarize(read_model(model))
+        if plot is not None:
+            from jsqat_embed.plot.common import check_output, require_matplotlib
+
+            require_matplotlib()
+            check_output(plot)
+        graph = read_model(model)
+        summary = summarize(graph)
+        if plot is not None:
+            from jsqat_embed.plot import plot_arena
+
+            plot_arena(graph, plot)
     if json_output:
         print_json(summary.to_json())
         return
@@ -80,6 +91,8 @@ def inspect_command(
             console.print(f"  [yellow]![/yellow] [{warning.code}] {warning.message}", highlight=False)
     if not summary.warnings:
         console.print("[green]no device warnings[/green]")
+    if plot is not None:
+        console.print(f"picture: {plot}", highlight=False)
 
 
 def register(app: typer.Typer) -> None:

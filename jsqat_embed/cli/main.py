@@ -20,6 +20,7 @@ COMMAND_MODULES = (
     "boards_cmd",
     "fit_check_cmd",
     "compress_cmd",
+    "optimize_memory_cmd",
     "build_cmd",
     "serial_verify_cmd",
     "train_cmd",

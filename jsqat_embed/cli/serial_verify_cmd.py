@@ -13,13 +13,18 @@ def serial_verify_command(
     port: str = typer.Option(..., "--port", "-p", help="Serial port of the device (e.g. /dev/ttyACM0)."),
     model: Path = typer.Option(..., "--model", "-m", help="The .tflite the device runs (the one given to build)."),
     random: int = typer.Option(16, "--random", help="Number of random inputs (ignored with --images)."),
-    images: Path = typer.Option(None, "--images", help="Send these images (preprocessed as verify --images)."),
+    images: Path = typer.Option(None, "--images", help="Send these images (preprocessed as verify --images; models with one image input)."),
     seed: int = typer.Option(1, "--seed", help="Seed of the random inputs."),
     baud: int = typer.Option(115200, "--baud", help="Baud rate (USB CDC ports ignore it)."),
     timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each answer."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON document."),
 ) -> None:
-    """Send inputs in frames, compare each output with the emulator's, report bit-exactness and device latency."""
+    """Send inputs in frames, compare each output with the emulator's, report bit-exactness and device latency.
+
+    Every input tensor of a sample goes in one frame and every output tensor comes back
+    in one (docs/protocol.md); each output is compared byte for byte. --images needs a
+    model with exactly one image input.
+    """
     import hashlib
 
     import numpy as np
@@ -28,31 +33,48 @@ def serial_verify_command(
     from jsqat_embed.errors import InputDataError
     from jsqat_embed.firmware.protocol import SerialLink, infer_on_device
     from jsqat_embed.verify.compare import random_inputs
+    from jsqat_embed.verify.support import require_image_input, require_quantized
 
     with user_errors(json_output):
         try:
             data = model.read_bytes()
         except OSError as exc:
             raise InputDataError(f"cannot read {model}: {exc.strerror or exc}") from exc
-        emulator = Emulator(data)
+        from jsqat_embed.tflite import read_model
+
+        graph = read_model(data)
+        require_quantized(graph, model)
+        emulator = Emulator(graph)
         if images is not None:
             from jsqat_embed.verify.images import load_images
 
-            (inputs, _files) = load_images(images, emulator.inputs[0])
+            require_image_input(graph, "--images")
+            batch, _files = load_images(images, emulator.inputs[0])
+            inputs = [batch]
         else:
-            (inputs,) = random_inputs(emulator, random, seed)
-        (expected,) = emulator.run(inputs)
+            inputs = random_inputs(emulator, random, seed)
+        expected = emulator.run(*inputs)
+        samples = inputs[0].shape[0] // max(1, emulator.inputs[0].shape[0] if emulator.inputs[0].shape else 1)
+        per_sample_inputs = [np.ascontiguousarray(a).reshape(samples, -1) for a in inputs]
+        per_sample_outputs = [np.ascontiguousarray(a).reshape(samples, -1) for a in expected]
+        output_names = [t.name for t in emulator.outputs]
         model_hash = hashlib.sha256(data).digest()[:8]
-        output_size = expected[0].nbytes
+        output_sizes = [t.nbytes for t in emulator.outputs]
         link = SerialLink.open(port, baud)
         results = []
         try:
-            for i in range(inputs.shape[0]):
-                answer = infer_on_device(link, model_hash, np.ascontiguousarray(inputs[i : i + 1]).tobytes(),
-                                         output_size, timeout)
-                want = np.ascontiguousarray(expected[i]).tobytes()
-                mismatch = next((k for k, (a, b) in enumerate(zip(answer.output, want)) if a != b), None)
-                results.append({"sample": i, "bit_exact": mismatch is None, "first_differing_byte": mismatch,
+            for i in range(samples):
+                answer = infer_on_device(link, model_hash, [a[i].tobytes() for a in per_sample_inputs],
+                                         output_sizes, timeout)
+                differing = None
+                for index, (got, want) in enumerate(zip(answer.outputs, per_sample_outputs)):
+                    mismatch = next((k for k, (a, b) in enumerate(zip(got, want[i].tobytes())) if a != b), None)
+                    if mismatch is not None:
+                        differing = {"output": index, "name": output_names[index], "byte": mismatch}
+                        break
+                results.append({"sample": i, "bit_exact": differing is None,
+                                "first_differing_byte": differing["byte"] if differing else None,
+                                "first_differing_output": differing["output"] if differing else None,
                                 "device_us": answer.microseconds})
         finally:
             link.close()
@@ -60,6 +82,8 @@ def serial_verify_command(
     latencies = sorted(r["device_us"] for r in results)
     summary = {
         "model": str(model), "port": port, "samples": len(results), "bit_exact": exact,
+        "outputs": [{"index": i, "name": name, "bytes": size}
+                    for i, (name, size) in enumerate(zip(output_names, output_sizes))],
         "device_latency_us": {"min": latencies[0], "median": latencies[len(latencies) // 2], "max": latencies[-1]}
         if latencies else None,
         "results": results, "device_log": link.log,
@@ -70,13 +94,16 @@ def serial_verify_command(
         for line in link.log:
             typer.echo(f"device: {line}")
         verdict = "bit-exact" if exact == len(results) else "NOT bit-exact"
-        typer.echo(f"{exact}/{len(results)} outputs {verdict} with the emulator (= TFLM reference kernels)")
+        scope = f" (all {len(output_names)} outputs compared)" if len(output_names) > 1 else ""
+        typer.echo(f"{exact}/{len(results)} samples {verdict} with the emulator (= TFLM reference kernels){scope}")
         if latencies:
             typer.echo(f"device inference: median {latencies[len(latencies) // 2] / 1000:.1f} ms "
                        f"(min {latencies[0] / 1000:.1f}, max {latencies[-1] / 1000:.1f})")
         for r in results:
             if not r["bit_exact"]:
-                typer.echo(f"  sample {r['sample']}: first differing byte {r['first_differing_byte']}")
+                where = (f"output {r['first_differing_output']} '{output_names[r['first_differing_output']]}' "
+                         if len(output_names) > 1 else "")
+                typer.echo(f"  sample {r['sample']}: {where}first differing byte {r['first_differing_byte']}")
     if exact != len(results):
         raise typer.Exit(EXIT_NEGATIVE)
 

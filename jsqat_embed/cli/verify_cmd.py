@@ -10,9 +10,9 @@ from jsqat_embed.cli.common import EXIT_NEGATIVE, EXIT_REFERENCE, print_json, us
 
 
 def verify_command(
-    model: Path = typer.Argument(..., help="Path to an int8 .tflite model."),
+    model: Path = typer.Argument(..., help="Path to a quantized (int8) .tflite model, any number of inputs and outputs."),
     random: int = typer.Option(16, "--random", min=1, help="Number of seeded random inputs (ignored with --images)."),
-    images: Path | None = typer.Option(None, "--images", help="Folder (or file) of PNG/JPEG/TIFF images to use as inputs."),
+    images: Path | None = typer.Option(None, "--images", help="Folder (or file) of PNG/JPEG/TIFF images to use as inputs (models with one image input)."),
     preprocess: str = typer.Option("symmetric", "--preprocess", help="How pixels map to real values before quantizing: symmetric ([-1,1]), unit ([0,1]), raw ([0,255]) or caffe (BGR minus ImageNet means)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
     no_litert: bool = typer.Option(False, "--no-litert", help="Skip the LiteRT second reference."),
@@ -20,8 +20,10 @@ def verify_command(
 ) -> None:
     """Run the emulator, the real TFLM interpreter and LiteRT on the same inputs; compare every output byte.
 
-    Exit 0 iff every sample is bit-exact against TFLM, 1 if one is not, 2 for bad
-    input, 3 if the TFLM interpreter itself failed (for example aborted).
+    Every output tensor of a multi-output model is compared. --images needs a model
+    with exactly one image input. Fully floating-point models are refused (quantize
+    them first). Exit 0 iff every sample is bit-exact against TFLM, 1 if one is not,
+    2 for bad input, 3 if the TFLM interpreter itself failed (for example aborted).
     """
     from jsqat_embed.emulator import Emulator
     from jsqat_embed.verify.compare import verify
@@ -29,14 +31,17 @@ def verify_command(
 
     references = (TFLM,) if no_litert else (TFLM, LITERT)
     with user_errors(json_output):
-        emulator = Emulator(model)
+        from jsqat_embed.tflite import read_model
+        from jsqat_embed.verify.support import require_image_input, require_quantized
+
+        graph = read_model(model)
+        require_quantized(graph, model)
+        if images is not None:
+            require_image_input(graph, "--images")
+        emulator = Emulator(graph)
         if images is not None:
             from jsqat_embed.verify.images import load_images
 
-            if len(emulator.inputs) != 1:
-                from jsqat_embed.errors import InputDataError
-
-                raise InputDataError("--images needs a model with exactly one input")
             batch, paths = load_images(images, emulator.inputs[0], preprocess)
             report = verify(emulator, [batch], references=references, input_label=f"{len(paths)} images from {images}")
         else:
@@ -55,6 +60,11 @@ def verify_command(
             else:
                 note = " (LiteRT's optimized kernels round differently; reported, not failed on)" if name == LITERT and ref.max_abs_diff <= 1 else ""
                 typer.echo(f"  {label}: {len(ref.mismatched_samples)} of {report.samples} samples differ, max |diff| {ref.max_abs_diff}{note}")
+            if ref.ok and len(ref.outputs) > 1:
+                for out in ref.outputs:
+                    state = "bit-exact" if not out.mismatched_samples else \
+                        f"{out.mismatched_samples} of {report.samples} samples differ, max |diff| {out.max_abs_diff}"
+                    typer.echo(f"    output {out.index} '{out.name}' ({out.dtype}): {state}")
         if report.first_divergence:
             d = report.first_divergence
             typer.echo(

@@ -1,32 +1,27 @@
 """Choose an encoding per weight tensor and write a model TFLM decodes with DECODE operators.
 
 For each constant weight tensor (CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED
-filters, and their biases where it pays) the smallest of PRUNING (our encoder,
-:mod:`jsqat_embed.compress.pruning`), LUT (the tflite-micro package's
-``LutCompressor``) and dense is kept. DECODE insertion, buffer deduplication
-and flatbuffer alignment are the tflite-micro package's own
-(``compression/decode_insert.py``, ``tflite_flatbuffer_align``), so the layout
-is the one TFLM's runtime expects: one DECODE before each consumer, decoding
-every compressed tensor that consumer reads.
-
-:func:`choose` is pure numpy (fit-check uses it without the tflite-micro
-package); :func:`compress_model` needs the ``verify`` extra.
+filters, and their biases where it pays) the smallest of PRUNING
+(:mod:`jsqat_embed.compress.pruning`), LUT (:mod:`jsqat_embed.compress.lut`) and
+dense is kept. DECODE operators are inserted the way TFLM's own compression
+tool lays them out (:mod:`jsqat_embed.compress.decode_insert`) and the model is
+written by our own writer (:mod:`jsqat_embed.tflite.writer`, 16-byte aligned
+buffers), so compressing needs nothing beyond the core install and works on
+files of any converter generation.
 """
 
 from __future__ import annotations
 
-import math
-import os
-import tempfile
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from jsqat_embed.compress import pruning
-from jsqat_embed.errors import JsqatError, UnsupportedModelError
+from jsqat_embed.compress import lut, pruning
+from jsqat_embed.compress.decode_insert import insert_decode
+from jsqat_embed.errors import UnsupportedModelError
 from jsqat_embed.graph.model import Model, Tensor
 from jsqat_embed.tflite import read_model
+from jsqat_embed.tflite.writer import write_model
 
 METHODS = ("auto", "prune", "lut", "none")
 DEFAULT_MIN_BYTES = 1024
@@ -50,6 +45,15 @@ class TensorChoice:
     lut_bitwidth: int | None = None
     reason: str = ""
     pruned: pruning.PrunedTensor | None = field(default=None, repr=False)
+    lut_encoding: lut.LutTensor | None = field(default=None, repr=False)
+
+    def encoding(self) -> tuple[bytes, bytes]:
+        """(encoded, ancillary) bytes of the chosen method."""
+        if self.method == "prune":
+            return self.pruned.bitmask, self.pruned.ancillary
+        if self.method == "lut":
+            return self.lut_encoding.indices, self.lut_encoding.ancillary
+        raise ValueError(f"{self.tensor.describe()} stays dense: it has no encoding")
 
     @property
     def sparsity(self) -> float | None:
@@ -69,31 +73,20 @@ class TensorChoice:
 def _quantization(tensor: Tensor) -> tuple[np.ndarray, int]:
     if tensor.quantization is None:
         return np.zeros(1, dtype=np.int64), 0
-    return tensor.quantization.zero_point, tensor.quantization.axis if tensor.quantization.per_channel else (
-        tensor.quantization.axis)
+    return tensor.quantization.zero_point, tensor.quantization.axis
 
 
-def _lut_bitwidth(tensor: Tensor, axis: int) -> int | None:
-    """Index bits a per-channel (or per-tensor) LUT needs, or None when more than 128 values."""
-    values = tensor.data
-    if tensor.quantization is not None and tensor.quantization.per_channel:
-        moved = np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1)
-        unique = max(len(np.unique(row)) for row in moved)
-    else:
-        unique = len(np.unique(values))
-    if unique > 128:
+def _lut(tensor: Tensor) -> lut.LutTensor | None:
+    """TFLM's LUT encoding of a weight tensor (per channel along its quantized dimension), or None."""
+    q = tensor.quantization
+    axis = q.axis if q is not None and q.per_channel else None
+    try:
+        lut.check_axis(tensor.shape, axis)
+    except UnsupportedModelError:
         return None
-    return max(1, math.ceil(math.log2(unique))) if unique > 1 else 1
-
-
-def _lut_bytes(tensor: Tensor, axis: int, bitwidth: int) -> int:
-    """Size of TFLM's LUT encoding: packed indices + 16-byte header + one table per channel.
-
-    Tables are ``2**bitwidth`` entries long (the stride byte), one per channel
-    for per-channel quantization.
-    """
-    channels = tensor.quantization.channels if tensor.quantization is not None and tensor.quantization.per_channel else 1
-    return math.ceil(tensor.size * bitwidth / 8) + 16 + channels * (1 << bitwidth) * tensor.itemsize
+    if lut.bitwidth_for(lut.table_sizes(tensor.data, axis)) > lut.MAX_BITWIDTH:
+        return None
+    return lut.encode(tensor.data, axis)
 
 
 def candidates(model: Model) -> list[tuple[Tensor, str]]:
@@ -146,10 +139,10 @@ def choose(model: Model, method: str = "auto", min_bytes: int = DEFAULT_MIN_BYTE
         if prunable and method in ("auto", "prune"):
             options["prune"] = choice.pruned.encoded_bytes
         if method in ("auto", "lut") and tensor.dtype in ("int8", "int16"):
-            bitwidth = _lut_bitwidth(tensor, axis)
-            if bitwidth is not None and bitwidth <= 7:
-                choice.lut_bitwidth = bitwidth
-                options["lut"] = _lut_bytes(tensor, axis, bitwidth)
+            choice.lut_encoding = _lut(tensor)
+            if choice.lut_encoding is not None:
+                choice.lut_bitwidth = choice.lut_encoding.bitwidth
+                options["lut"] = choice.lut_encoding.encoded_bytes
         if not options:
             choice.reason = why if not prunable else "more than 128 distinct values: no LUT"
             continue
@@ -158,7 +151,29 @@ def choose(model: Model, method: str = "auto", min_bytes: int = DEFAULT_MIN_BYTE
             choice.reason = f"{best} would take {options[best] + PER_TENSOR_OVERHEAD} bytes with its DECODE, dense is {dense}"
             continue
         choice.method, choice.encoded_bytes = best, options[best]
+    _keep_shared_buffers_dense(model, choices)
     return choices
+
+
+def _keep_shared_buffers_dense(model: Model, choices: list[TensorChoice]) -> None:
+    """A tensor sharing its buffer with one that stays dense stays dense too.
+
+    The dense alias keeps the bytes in the file, so encoding the other would
+    only add its encoding and a DECODE (TFLM's compression tool skips it too).
+    """
+    encoded = {id(c.tensor) for c in choices if c.method != "dense"}
+    aliases: dict[int, list[Tensor]] = {}
+    for subgraph in model.subgraphs:
+        for tensor in subgraph.tensors:
+            if tensor.data is not None and tensor.buffer_index:
+                aliases.setdefault(tensor.buffer_index, []).append(tensor)
+    for choice in choices:
+        if choice.method == "dense":
+            continue
+        dense = [t for t in aliases.get(choice.tensor.buffer_index, []) if id(t) not in encoded]
+        if dense:
+            choice.method, choice.encoded_bytes = "dense", choice.dense_bytes
+            choice.reason = f"shares buffer {choice.tensor.buffer_index} with {dense[0].describe()}, which stays dense"
 
 
 @dataclass
@@ -194,57 +209,15 @@ class CompressionReport:
 
 
 def compress_model(data: bytes, method: str = "auto", min_bytes: int = DEFAULT_MIN_BYTES) -> tuple[bytes, CompressionReport]:
-    """The compressed .tflite and its report. Needs the tflite-micro package (``verify`` extra)."""
+    """The compressed .tflite and its report."""
     from jsqat_embed.memory.arena import estimate_arena
 
     model = read_model(data)
     choices = choose(model, method, min_bytes)
     chosen = [c for c in choices if c.method != "dense"]
-    output = _write(data, chosen) if chosen else bytes(data)
+    output = write_model(insert_decode(model, {c.tensor.index: c.encoding() for c in chosen})) if chosen else bytes(data)
     compressed_model = read_model(output)
     ram = {}
     for target in ("x86_64", "arm32"):
         ram[target] = estimate_arena(compressed_model, target).total - estimate_arena(model, target).total
     return output, CompressionReport(choices, len(data), len(output), ram)
-
-
-def _write(data: bytes, chosen: list[TensorChoice]) -> bytes:
-    try:
-        from tflite_micro.tensorflow.lite.micro.compression import compressor, decode_insert, lut, model_editor, spec
-        from tflite_micro.tensorflow.lite.micro.tools import tflite_flatbuffer_align_wrapper
-    except ImportError as exc:
-        raise JsqatError(
-            "writing a compressed model needs the tflite-micro package: pip install 'jsqat-embed[verify]'") from exc
-    editable = model_editor.read(data)
-    results = {}
-    for choice in chosen:
-        if choice.method == "prune":
-            results[(0, choice.tensor.index)] = compressor.CompressionResult(
-                encoded_data=choice.pruned.bitmask, ancillary_data=choice.pruned.ancillary)
-        else:
-            tensor = editable.subgraphs[0].tensors[choice.tensor.index]
-            q = choice.tensor.quantization
-            mode = spec.PerChannel(axis=q.axis) if q is not None and q.per_channel else spec.PerTensor()
-            method = spec.LookUpTableCompression(index_bitwidth=choice.lut_bitwidth, mode=mode)
-            results[(0, choice.tensor.index)] = lut.LutCompressor().compress(tensor, method)
-            choice.encoded_bytes = len(results[(0, choice.tensor.index)].encoded_data) + len(
-                results[(0, choice.tensor.index)].ancillary_data)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        decode_insert.insert_decode_operators(editable, results)
-        # model_editor.build() keeps the original flatbuffer quantization of a tensor whose
-        # wrapper quantization was set to None, so the encoded uint8 bitmask/index tensors
-        # would carry the weights' per-channel scales. TFLM ignores them; any strict reader
-        # (ours) rightly calls that malformed. Drop them.
-        for choice in chosen:
-            encoded = editable.subgraphs[0].tensors[choice.tensor.index]
-            if getattr(encoded, "_fb", None) is not None:
-                encoded._fb.quantization = None
-        unaligned = bytes(editable.build())
-    with tempfile.TemporaryDirectory(prefix="jsqat-compress-") as tmp:
-        source, target = os.path.join(tmp, "in.tflite"), os.path.join(tmp, "out.tflite")
-        with open(source, "wb") as handle:
-            handle.write(unaligned)
-        tflite_flatbuffer_align_wrapper.align_tflite_model(source, target)
-        with open(target, "rb") as handle:
-            return handle.read()

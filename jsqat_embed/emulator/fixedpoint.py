@@ -134,6 +134,26 @@ def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(shifted, quantized_multiplier), right_shift)
 
 
+def multiply_by_quantized_multiplier_int64(x, quantized_multiplier, shift):
+    """``MultiplyByQuantizedMultiplier(int64_t x, int32_t, int)`` (common.cc, double-rounding build).
+
+    The overload the 16x8 kernels call on int64 accumulators: the multiplier is
+    first rounded to 16 bits (``(m + 2^15) >> 16``, or 0x7FFF from 0x7FFF0000 up),
+    then one rounding shift by ``15 - shift`` with the half added (round half up,
+    toward +infinity, as the C's add-then-arithmetic-shift does). The C truncates
+    the int64 result to int32; so does this.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    quantized_multiplier = np.asarray(quantized_multiplier, dtype=np.int64)
+    shift = np.asarray(shift, dtype=np.int64)
+    reduced = np.where(quantized_multiplier < 0x7FFF0000, (quantized_multiplier + (1 << 15)) >> 16, 0x7FFF)
+    total_shift = 15 - shift
+    result = x * reduced  # |x| < 2^47 by the C's contract: no int64 overflow
+    result += np.int64(1) << (total_shift - 1)
+    result >>= total_shift
+    return wrap_int32(result)
+
+
 def multiply_by_quantized_multiplier_smaller_than_one_exp(x, quantized_multiplier, left_shift):
     """``MultiplyByQuantizedMultiplierSmallerThanOneExp`` (double rounding)."""
     return rounding_divide_by_pot(saturating_rounding_doubling_high_mul(x, quantized_multiplier), -np.asarray(left_shift))
@@ -170,3 +190,67 @@ def activation_range_quantized(activation: str, scale: float, zero_point: int, d
     if activation == "NONE":
         return qmin, qmax
     raise ValueError(f"fused activation {activation} is not supported for quantized kernels")
+
+
+#: ``sigmoid_table_uint16`` (kernels/internal/common.h): sigmoid on [0, 10.7] in 256 steps, Q0.16
+SIGMOID_TABLE_UINT16 = np.array([
+    32768, 33451, 34133, 34813, 35493, 36169, 36843, 37513, 38180, 38841, 39498, 40149, 40794, 41432, 42064, 42688,
+    43304, 43912, 44511, 45102, 45683, 46255, 46817, 47369, 47911, 48443, 48964, 49475, 49975, 50464, 50942, 51409,
+    51865, 52311, 52745, 53169, 53581, 53983, 54374, 54755, 55125, 55485, 55834, 56174, 56503, 56823, 57133, 57433,
+    57724, 58007, 58280, 58544, 58800, 59048, 59288, 59519, 59743, 59959, 60168, 60370, 60565, 60753, 60935, 61110,
+    61279, 61441, 61599, 61750, 61896, 62036, 62172, 62302, 62428, 62549, 62666, 62778, 62886, 62990, 63090, 63186,
+    63279, 63368, 63454, 63536, 63615, 63691, 63765, 63835, 63903, 63968, 64030, 64090, 64148, 64204, 64257, 64308,
+    64357, 64405, 64450, 64494, 64536, 64576, 64614, 64652, 64687, 64721, 64754, 64786, 64816, 64845, 64873, 64900,
+    64926, 64950, 64974, 64997, 65019, 65039, 65060, 65079, 65097, 65115, 65132, 65149, 65164, 65179, 65194, 65208,
+    65221, 65234, 65246, 65258, 65269, 65280, 65291, 65301, 65310, 65319, 65328, 65337, 65345, 65352, 65360, 65367,
+    65374, 65381, 65387, 65393, 65399, 65404, 65410, 65415, 65420, 65425, 65429, 65433, 65438, 65442, 65445, 65449,
+    65453, 65456, 65459, 65462, 65465, 65468, 65471, 65474, 65476, 65479, 65481, 65483, 65485, 65488, 65489, 65491,
+    65493, 65495, 65497, 65498, 65500, 65501, 65503, 65504, 65505, 65507, 65508, 65509, 65510, 65511, 65512, 65513,
+    65514, 65515, 65516, 65517, 65517, 65518, 65519, 65520, 65520, 65521, 65522, 65522, 65523, 65523, 65524, 65524,
+    65525, 65525, 65526, 65526, 65526, 65527, 65527, 65528, 65528, 65528, 65529, 65529, 65529, 65529, 65530, 65530,
+    65530, 65530, 65531, 65531, 65531, 65531, 65531, 65532, 65532, 65532, 65532, 65532, 65532, 65533, 65533, 65533,
+    65533, 65533, 65533, 65533, 65533, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65534, 65535,
+], dtype=np.int64)
+
+
+def _int16_lut_input(values, input_multiplier: int, input_left_shift: int):
+    """The rescaling both int16 LUT functions start with; multiplier 0 means a power-of-two scale (x3 << shift)."""
+    if input_multiplier == 0:
+        input_multiplier, input_left_shift = 3 << input_left_shift, 0
+    rounding = (1 << (input_left_shift - 1)) if input_left_shift > 0 else 0
+    # int32 arithmetic; the arithmetic right shift floors, like C's >> on a negative int32
+    return (np.asarray(values, dtype=np.int64) * input_multiplier + rounding) >> input_left_shift
+
+
+def logistic_int16(values, input_multiplier: int, input_left_shift: int):
+    """``reference_integer_ops::Logistic`` for int16 (integer_ops/logistic.h): Q3.12-ish in, Q0.15 out.
+
+    Table interpolation on |x| with 9 fractional bits, mirrored for x < 0 as
+    1 - sigmoid(|x|); the final ``>> 10`` truncates (values are non-negative).
+    """
+    x = _int16_lut_input(values, input_multiplier, input_left_shift)
+    magnitude = np.abs(x)
+    index = magnitude >> 9
+    saturated = index >= 255
+    safe = np.minimum(index, 254)
+    low, high = SIGMOID_TABLE_UINT16[safe], SIGMOID_TABLE_UINT16[safe + 1]
+    result = np.where(saturated, 0x7FFF << 10, (low << 9) + (magnitude & 0x1FF) * (high - low))
+    result = np.where(x >= 0, result + (1 << 9), (1 << (16 + 9)) - result + (1 << 9) - 1)
+    return (result >> 10).astype(np.int16)
+
+
+def tanh_int16(values, input_multiplier: int, input_left_shift: int):
+    """``reference_integer_ops::Tanh`` for int16 (integer_ops/tanh.h): tanh(x) = 2 sigmoid(2x) - 1 from the same table.
+
+    8 fractional bits of interpolation; the final ``>> 8`` is an arithmetic shift
+    of a possibly negative int32 (floor).
+    """
+    x = _int16_lut_input(values, input_multiplier, input_left_shift)
+    magnitude = np.abs(x)
+    index = magnitude >> 8
+    saturated = index >= 255
+    safe = np.minimum(index, 254)
+    low, high = SIGMOID_TABLE_UINT16[safe], SIGMOID_TABLE_UINT16[safe + 1]
+    result = np.where(saturated, 0xFFFF << 8, (low << 8) + (magnitude & 0xFF) * (high - low))
+    result = np.where(x >= 0, result - (1 << (14 + 9)) + (1 << (9 - 2)), -result + (1 << (14 + 9)) + (1 << (9 - 2)) - 1)
+    return (result >> (9 - 1)).astype(np.int16)

@@ -148,3 +148,69 @@ def tanh(a, integer_bits: int):
     n = np.where(negative, a, wrap(-a))
     t = one_minus_x_over_one_plus_x_for_x_in_0_1(exp_on_negative_values(n, integer_bits + 1))
     return np.where(a == 0, 0, np.where(negative, wrap(-t), t))
+
+
+# -- TFLM's additions on top of gemmlowp (kernels/internal/common.h) ----------------------------
+
+
+def saturating_rounding_multiply_by_pot_param(x, exponent):
+    """``SaturatingRoundingMultiplyByPOTParam`` for exponent >= 0 (may be an array): a left shift
+    that saturates to the int32 limits."""
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    threshold = (np.int64(1) << (31 - exponent)) - 1
+    shifted = wrap(x << exponent)
+    result = np.where(x > threshold, INT32_MAX, np.where(x < -threshold, INT32_MIN, shifted))
+    return np.where(exponent == 0, x, result)
+
+
+def saturating_add_non_gemmlowp(a, b):
+    """``SaturatingAddNonGemmlowp`` (int32): the sum clamped to the int32 range."""
+    return np.clip(np.asarray(a, dtype=np.int64) + np.asarray(b, dtype=np.int64), INT32_MIN, INT32_MAX)
+
+
+def saturating_sub(a, b):
+    """``SaturatingSub`` (int32): the difference clamped to the int32 range."""
+    return np.clip(np.asarray(a, dtype=np.int64) - np.asarray(b, dtype=np.int64), INT32_MIN, INT32_MAX)
+
+
+def log_x_for_x_greater_than_or_equal_to_1(x, output_integer_bits: int, input_integer_bits: int):
+    """``log_x_for_x_greater_than_or_equal_to_1_impl<Out, In>``: ln(x) for x >= 1, Q(In) in, Q(Out) out.
+
+    The input is normalized to [sqrt(1/2), 1) two ways (r_a, r_b) so the power of
+    two lands within a quarter of an integer; the remaining log is a rational
+    approximation around sqrt(sqrt(1/2)). Accumulates with one extra integer bit.
+    """
+    accum_bits = output_integer_bits + 1
+    log_2, sqrt_sqrt_half, sqrt_half, one_quarter = 1488522236, 1805811301, 1518500250, 536870912
+    alpha_n, alpha_d, alpha_i, alpha_f = 117049297, 127690142, 1057819769, 638450708
+    shifted_quarter = rescale(one_quarter, 0, accum_bits)
+
+    z_a = np.asarray(x, dtype=np.int64)
+    z_a_headroom_plus_1 = count_leading_zeros_32(z_a)
+    r_a_tmp = saturating_rounding_multiply_by_pot_param(z_a, z_a_headroom_plus_1 - 1)
+    r_a_raw = saturating_rounding_multiply_by_pot_param(multiply(r_a_tmp, sqrt_half), 1)
+    z_a_pow_2_adj = saturating_add_non_gemmlowp(
+        saturating_rounding_multiply_by_pot_param(input_integer_bits - z_a_headroom_plus_1, 31 - accum_bits),
+        shifted_quarter)
+
+    z_b = multiply(z_a, sqrt_half)
+    z_b_headroom = count_leading_zeros_32(z_b) - 1
+    r_b_raw = saturating_rounding_multiply_by_pot_param(z_a, z_b_headroom)
+    z_b_pow_2_adj = saturating_sub(
+        saturating_rounding_multiply_by_pot_param(input_integer_bits - z_b_headroom, 31 - accum_bits),
+        shifted_quarter)
+
+    r = np.minimum(r_a_raw, r_b_raw)
+    z_pow_2_adj = np.maximum(z_a_pow_2_adj, z_b_pow_2_adj)
+
+    p = rounding_half_sum(r, sqrt_sqrt_half)
+    q = wrap(r - sqrt_sqrt_half)
+    q = wrap(q + q)
+    common_sq = multiply(q, q)
+    num = wrap(multiply(q, r) + multiply(multiply(q, common_sq), alpha_n))
+    denom_minus_one_0 = wrap(multiply(p, wrap(wrap(alpha_i + q) + multiply(alpha_d, common_sq))) + multiply(alpha_f, q))
+    recip_denom = one_over_one_plus_x_for_x_in_0_1(denom_minus_one_0)
+    num_scaled = rescale(num, 0, accum_bits)
+    return rescale(wrap(multiply(z_pow_2_adj, log_2) + multiply(num_scaled, recip_denom)), accum_bits,
+                   output_integer_bits)

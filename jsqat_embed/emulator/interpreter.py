@@ -168,6 +168,8 @@ class Emulator:
                     args.append(None)
                 elif tensor.index in self._constants:
                     args.append(self._constants[tensor.index])
+                elif tensor.is_variable and tensor.index not in env:
+                    args.append(None)  # state (SVDF, LSTM): the kernel starts from TFLM's reset value
                 else:
                     args.append(env[tensor.index])
             try:

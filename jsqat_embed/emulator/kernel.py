@@ -29,7 +29,8 @@ class Kernel:
         # The types each op emulates are part of its descriptor (ops/table.py); () means any.
         found = descriptor(op.opcode)
         dtypes = found.dtypes if found is not None else ()
-        first = next((t for t in op.inputs if t is not None), None)
+        first = op.input(found.data_input) if found is not None and found.data_input else next(
+            (t for t in op.inputs if t is not None), None)
         if first is not None and dtypes and first.dtype not in dtypes:
             self.unsupported(f"input type {first.dtype} (emulated: {', '.join(dtypes)})", first)
         self.prepare()

@@ -21,9 +21,11 @@ from jsqat_embed import __version__
 from jsqat_embed.boards.profile import BoardProfile
 from jsqat_embed.errors import DoesNotFitError, InputDataError, OutputLocationError, UnsupportedModelError
 from jsqat_embed.firmware.c_array import c_identifier, render_model_arrays
+from jsqat_embed.firmware.protocol import VERSION as PROTOCOL_VERSION
 from jsqat_embed.firmware.render import banner, environment, template_directory
 from jsqat_embed.graph.model import Model, Tensor
 from jsqat_embed.memory.fit import BoardFit, fit_board
+from jsqat_embed.ops import descriptor
 from jsqat_embed.tflite import read_model
 
 ENCODINGS = ("auto", "dense", "pruned", "lut")
@@ -38,17 +40,6 @@ SOURCE_LAYOUT = {
 }
 STATIC_SOURCES = ("jsqat_core.h", "jsqat_core.cc", "jsqat_selftest.h", "jsqat_selftest.cc", "jsqat_platform.h",
                   "jsqat_app.h")
-RESOLVER_METHODS = {
-    "CONV_2D": "AddConv2D", "DEPTHWISE_CONV_2D": "AddDepthwiseConv2D", "FULLY_CONNECTED": "AddFullyConnected",
-    "ADD": "AddAdd", "SUB": "AddSub", "MUL": "AddMul", "AVERAGE_POOL_2D": "AddAveragePool2D",
-    "MAX_POOL_2D": "AddMaxPool2D", "MEAN": "AddMean", "REDUCE_MAX": "AddReduceMax", "SOFTMAX": "AddSoftmax",
-    "LOGISTIC": "AddLogistic", "TANH": "AddTanh", "HARD_SWISH": "AddHardSwish", "RELU": "AddRelu",
-    "RELU6": "AddRelu6", "LEAKY_RELU": "AddLeakyRelu", "PAD": "AddPad", "PADV2": "AddPadV2",
-    "CONCATENATION": "AddConcatenation", "RESHAPE": "AddReshape", "SQUEEZE": "AddSqueeze",
-    "TRANSPOSE": "AddTranspose", "SPACE_TO_BATCH_ND": "AddSpaceToBatchNd", "BATCH_TO_SPACE_ND": "AddBatchToSpaceNd",
-    "SHAPE": "AddShape", "STRIDED_SLICE": "AddStridedSlice", "PACK": "AddPack", "QUANTIZE": "AddQuantize",
-    "DEQUANTIZE": "AddDequantize", "TFLM_DECODE": "AddDecode",
-}
 C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
 
 
@@ -60,13 +51,22 @@ class BuildResult:
     fit: BoardFit
     files: list[str]
     golden_count: int
-    expected_crc: int
+    output_crcs: list[int]  # per output tensor: CRC-32 of its golden bytes over all cases
+    inputs: list[dict] = field(default_factory=list)
+    outputs: list[dict] = field(default_factory=list)
     next_steps: list[str] = field(default_factory=list)
+
+    @property
+    def crc_text(self) -> str:
+        """The CRCs as the device prints them: ``aaaaaaaa bbbbbbbb`` in output order."""
+        return " ".join(f"{crc:08x}" for crc in self.output_crcs)
 
     def to_json(self) -> dict:
         return {
             "directory": str(self.directory), "build_system": self.build_system, "encoding": self.encoding,
-            "files": self.files, "golden_count": self.golden_count, "expected_output_crc32": f"{self.expected_crc:08x}",
+            "files": self.files, "golden_count": self.golden_count,
+            "expected_output_crc32": [f"{crc:08x}" for crc in self.output_crcs],
+            "inputs": self.inputs, "outputs": self.outputs, "protocol_version": PROTOCOL_VERSION,
             "next_steps": self.next_steps, "fit": self.fit.to_json(),
         }
 
@@ -101,39 +101,82 @@ def encode_model(data: bytes, board: BoardProfile, encoding: str) -> tuple[bytes
     return compressed, encoding
 
 
-def golden_vectors(data: bytes, count: int, images: Path | None, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """Inputs and the emulator's outputs for them (bit-exact with TFLM)."""
+def golden_vectors(data: bytes, count: int, images: Path | None, seed: int
+                   ) -> tuple[list[np.ndarray], list[np.ndarray], str]:
+    """Inputs (one array per model input, cases along axis 0) and the emulator's outputs
+    for them (one array per model output; bit-exact with TFLM)."""
     from jsqat_embed.emulator import Emulator
     from jsqat_embed.verify.compare import random_inputs
 
     emulator = Emulator(data)
     if images is not None:
         from jsqat_embed.verify.images import load_images
+        from jsqat_embed.verify.support import require_image_input
 
-        inputs, files = load_images(images, emulator.inputs[0])
+        require_image_input(emulator.model, "--golden-images")
+        batch, files = load_images(images, emulator.inputs[0])
+        inputs = [batch]
         source = f"{len(files)} images from {Path(images).name}"
     else:
         if count < 1:
             raise InputDataError("--golden must be at least 1")
-        (inputs,) = random_inputs(emulator, count, seed)
+        inputs = random_inputs(emulator, count, seed)
         source = f"random, seed {seed}"
-    (outputs,) = emulator.run(inputs)
+    outputs = emulator.run(*inputs)
     return inputs, outputs, source
+
+
+def case_major(arrays: list[np.ndarray], tensors: list[Tensor], cases: int) -> bytes:
+    """Every tensor's bytes of case 0 back to back in model order, then case 1, ...: the
+    layout of the golden data and of the protocol's tensor lists."""
+    per_case = [np.ascontiguousarray(a).reshape(cases, -1).view(np.uint8).reshape(cases, -1) for a in arrays]
+    for array, tensor in zip(per_case, tensors):
+        if array.shape[1] != tensor.nbytes:
+            raise UnsupportedModelError(f"{tensor.describe()}: {array.shape[1]} bytes per case, expected {tensor.nbytes}")
+    return np.concatenate(per_case, axis=1).tobytes() if per_case else b""
+
+
+def output_crcs(outputs: list[np.ndarray]) -> list[int]:
+    """Per output tensor, the CRC-32 of its bytes over all cases in order (what the self-test prints)."""
+    return [zlib.crc32(np.ascontiguousarray(array).tobytes()) for array in outputs]
 
 
 def _hex_lines(data: bytes, per_line: int = 16) -> list[str]:
     return [", ".join(f"0x{b:02x}" for b in data[i : i + per_line]) + "," for i in range(0, len(data), per_line)]
 
 
-def _io(tensor: Tensor) -> dict:
+def _io(index: int, tensor: Tensor) -> dict:
+    quantized = (tensor.quantization is not None and tensor.quantization.scale.size > 0
+                 and tensor.dtype not in ("float32", "float16"))
     return {
+        "index": index,
+        "name": tensor.name,
+        "dtype": tensor.dtype,
+        "shape": list(tensor.shape),
         "bytes": tensor.nbytes,
         "ctype": C_TYPES.get(tensor.dtype, tensor.dtype),
         "shape_text": "x".join(str(d) for d in tensor.shape),
-        "scale": repr(float(np.float32(tensor.scale))),
-        "zero_point": tensor.zero_point,
+        "scale": repr(float(np.float32(tensor.scale))) if quantized else "0.0",
+        "zero_point": tensor.zero_point if quantized else 0,
         "name_comment": "".join(c if c.isalnum() or c in "_/:.-" else "_" for c in tensor.name)[:80],
     }
+
+
+def _c_list(values) -> str:
+    return ", ".join(str(v) for v in values)
+
+
+def _manifest_entry(entry: dict) -> dict:
+    keys = ("index", "name", "dtype", "shape", "bytes", "scale", "zero_point", "crc32")
+    return {key: (float(entry[key]) if key == "scale" else entry[key]) for key in keys if key in entry}
+
+
+def golden_case_count(inputs: list[np.ndarray], tensors: list[Tensor]) -> int:
+    """Golden cases in ``inputs`` (each tensor's leading batch may be more than 1)."""
+    counts = {int(a.shape[0]) // max(1, t.shape[0] if t.shape else 1) for a, t in zip(inputs, tensors)}
+    if len(counts) != 1:
+        raise InputDataError(f"golden inputs disagree on the number of cases: {sorted(counts)}")
+    return counts.pop()
 
 
 def _arena(fit: BoardFit, board: BoardProfile, build_system: str) -> dict:
@@ -180,9 +223,14 @@ def _next_steps(build_system: str, board: BoardProfile, directory: Path, project
     return steps + [f"jsqat-embed serial-verify --port PORT --model {model_path} --random 16"]
 
 
-def render_project(model_data: bytes, board: BoardProfile, build_system: str, fit: BoardFit, inputs: np.ndarray,
-                   outputs: np.ndarray, golden_source: str, project_name: str, encoding: str) -> dict[str, str]:
-    """Relative path -> file text for the whole project."""
+def render_project(model_data: bytes, board: BoardProfile, build_system: str, fit: BoardFit,
+                   inputs: list[np.ndarray], outputs: list[np.ndarray], golden_source: str, project_name: str,
+                   encoding: str) -> dict[str, str]:
+    """Relative path -> file text for the whole project.
+
+    ``inputs`` and ``outputs`` hold one array per model input and output, the
+    golden cases along axis 0.
+    """
     model = read_model(model_data)
     sha256 = model.sha256
     project = c_identifier(project_name, suffix="") or "jsqat_app"
@@ -190,10 +238,16 @@ def render_project(model_data: bytes, board: BoardProfile, build_system: str, fi
     folder = folder.format(sketch=project)
     source_names = [f"jsqat_core{extension}", f"jsqat_selftest{extension}", f"jsqat_app{extension}",
                     f"model_data{extension}", f"golden_data{extension}"]
-    expected_bytes = np.ascontiguousarray(outputs).tobytes()
+    cases = golden_case_count(inputs, model.inputs)
+    input_table = [_io(i, t) for i, t in enumerate(model.inputs)]
+    output_table = [_io(i, t) for i, t in enumerate(model.outputs)]
+    crcs = output_crcs(outputs)
+    for entry, crc in zip(output_table, crcs):
+        entry["crc32"] = f"{crc:08x}"
     ops = []
     for op in model.operators:
-        method = RESOLVER_METHODS.get(op.opcode)
+        found = descriptor(op.opcode)
+        method = found.resolver if found is not None else None
         if method is None:
             raise UnsupportedModelError(f"{op.describe()}: no TFLM resolver entry known for {op.opcode}")
         if method not in ops:
@@ -205,11 +259,19 @@ def render_project(model_data: bytes, board: BoardProfile, build_system: str, fi
         "banner": banner(sha256), "sha256": sha256, "project_name": project, "board": board,
         "model_hash_bytes": ", ".join(f"0x{b:02x}" for b in bytes.fromhex(sha256)[:8]),
         "symbol": c_identifier(project_name), "ops": ops, "arena": _arena(fit, board, build_system),
-        "input": _io(model.inputs[0]), "output": _io(model.outputs[0]),
-        "golden_count": int(inputs.shape[0]), "golden_source": golden_source,
-        "golden_input_lines": _hex_lines(np.ascontiguousarray(inputs).tobytes()),
-        "golden_output_lines": _hex_lines(expected_bytes),
-        "expected_crc": zlib.crc32(expected_bytes), "sources": source_names,
+        "inputs": input_table, "outputs": output_table,
+        "input_bytes_list": _c_list(t["bytes"] for t in input_table),
+        "input_case_bytes": sum(t["bytes"] for t in input_table),
+        "input_scales_list": _c_list(f"{t['scale']}f" for t in input_table),
+        "input_zero_points_list": _c_list(t["zero_point"] for t in input_table),
+        "output_bytes_list": _c_list(t["bytes"] for t in output_table),
+        "output_case_bytes": sum(t["bytes"] for t in output_table),
+        "output_scales_list": _c_list(f"{t['scale']}f" for t in output_table),
+        "output_zero_points_list": _c_list(t["zero_point"] for t in output_table),
+        "golden_count": cases, "golden_source": golden_source,
+        "golden_input_lines": _hex_lines(case_major(inputs, model.inputs, cases)),
+        "golden_output_lines": _hex_lines(case_major(outputs, model.outputs, cases)),
+        "expected_crcs_list": _c_list(f"0x{crc:08x}u" for crc in crcs), "sources": source_names,
         "idf_target": fw.get("idf_target", "esp32s3"), "flash_size_mb": flash_mb,
         "psram": bool(board.regions_of("psram")), "app_partition_hex": f"0x{app_partition:X}",
         "arduino_library": fw.get("arduino_library", "Chirale_TensorFlowLite"),
@@ -249,7 +311,9 @@ def render_project(model_data: bytes, board: BoardProfile, build_system: str, fi
     files["jsqat_project.json"] = json.dumps({
         "generator": f"jsqat-embed {__version__}", "model_sha256": sha256, "board": board.id,
         "build_system": build_system, "encoding": encoding, "arena_bytes": context["arena"]["bytes"],
-        "golden_count": context["golden_count"], "expected_output_crc32": f"{context['expected_crc']:08x}",
+        "golden_count": context["golden_count"], "protocol_version": PROTOCOL_VERSION,
+        "expected_output_crc32": [t["crc32"] for t in output_table],
+        "inputs": [_manifest_entry(t) for t in input_table], "outputs": [_manifest_entry(t) for t in output_table],
         "ops": ops,
     }, indent=2) + "\n"
     return files
@@ -271,29 +335,35 @@ def build_project(model_path: Path, board: BoardProfile, output: Path, *, build_
         data = Path(model_path).read_bytes()
     except OSError as exc:
         raise InputDataError(f"cannot read {model_path}: {exc.strerror or exc}") from exc
+    from jsqat_embed.verify.support import require_quantized
+
     source_model = read_model(data)
-    if len(source_model.inputs) != 1 or len(source_model.outputs) != 1:
-        raise UnsupportedModelError(
-            f"the firmware self-test handles one input and one output; this model has "
-            f"{len(source_model.inputs)} and {len(source_model.outputs)}")
+    require_quantized(source_model, Path(model_path))
+    if golden_images is not None:
+        from jsqat_embed.verify.support import require_image_input
+
+        require_image_input(source_model, "--golden-images")
     deployed, used = encode_model(data, board, encoding)
     model = read_model(deployed)
     fit = fit_board(model, board)
     if not fit.fits and not force:
         raise DoesNotFitError(f"{Path(model_path).name} ({used}) does not fit {board.id}: " + "; ".join(fit.reasons))
     inputs, outputs, source = golden_vectors(deployed, golden, golden_images, seed)
-    golden_bytes = inputs.nbytes + outputs.nbytes
+    cases = golden_case_count(inputs, model.inputs)
+    golden_bytes = sum(a.nbytes for a in inputs) + sum(a.nbytes for a in outputs)
     if fit.flash_total + golden_bytes > fit.flash_capacity and not force:
-        per_case = golden_bytes // max(1, inputs.shape[0])
+        per_case = golden_bytes // max(1, cases)
         room = max(0, (fit.flash_capacity - fit.flash_total) // max(1, per_case))
         raise DoesNotFitError(
-            f"the {inputs.shape[0]} golden vectors need {golden_bytes:,} bytes of flash and only "
+            f"the {cases} golden vectors need {golden_bytes:,} bytes of flash and only "
             f"{max(0, fit.flash_capacity - fit.flash_total):,} are left on {board.id}; use --golden {room}"
             if room else f"no flash left on {board.id} for golden vectors ({per_case:,} bytes each)")
     files = render_project(deployed, board, system, fit, inputs, outputs, source, Path(model_path).stem, used)
     _write_tree(output, files, force)
-    expected = zlib.crc32(np.ascontiguousarray(outputs).tobytes())
-    return BuildResult(output, system, used, fit, sorted(files), int(inputs.shape[0]), expected,
+    outputs_table = [_manifest_entry(_io(i, t)) | {"crc32": f"{crc:08x}"}
+                     for (i, t), crc in zip(enumerate(model.outputs), output_crcs(outputs))]
+    return BuildResult(output, system, used, fit, sorted(files), cases, output_crcs(outputs),
+                       [_manifest_entry(_io(i, t)) for i, t in enumerate(model.inputs)], outputs_table,
                        _next_steps(system, board, output, c_identifier(Path(model_path).stem, suffix=""), Path(model_path)))
 
 

@@ -1,10 +1,13 @@
 """Host side of the serial frame protocol (docs/protocol.md; the device side is
 firmware_templates/common/jsqat_core.cc).
 
-Frame: magic ``JSQF`` | version 1 | type | 2 reserved bytes | first 8 bytes of the
+Frame: magic ``JSQF`` | version 2 | type | 2 reserved bytes | first 8 bytes of the
 model's SHA-256 | payload length (uint32 LE) | payload | CRC-32 (zlib's, LE) of
-everything before it. Types: 1 input (host -> device), 2 output (device -> host:
-uint32 LE microseconds, then the output tensor's bytes), 3 error (ASCII text).
+everything before it. Types: 1 input (host -> device: a tensor list of every model
+input), 2 output (device -> host: uint32 LE microseconds, then a tensor list of
+every model output), 3 error (ASCII text). A tensor list is uint16 count, uint16
+reserved, count x uint32 byte sizes, then the tensors' bytes back to back in the
+model's order. Version 1 (one tensor, bare bytes) is refused by name.
 """
 
 from __future__ import annotations
@@ -19,10 +22,12 @@ from dataclasses import dataclass
 from jsqat_embed.errors import InputDataError, JsqatError
 
 MAGIC = b"JSQF"
-VERSION = 1
+VERSION = 2
 FRAME_INPUT, FRAME_OUTPUT, FRAME_ERROR = 1, 2, 3
 HEADER = struct.Struct("<4sBBH8sI")
 TRAILER_BYTES = 4
+TENSOR_LIST_HEADER = struct.Struct("<HH")
+MICROSECONDS = struct.Struct("<I")
 
 
 class ProtocolError(JsqatError):
@@ -56,7 +61,8 @@ def decode_frame(buffer: bytes, max_payload: int = 1 << 24) -> tuple[Frame | Non
         return None, start
     magic, version, frame_type, _, model_hash, size = HEADER.unpack_from(buffer, start)
     if version != VERSION:
-        raise ProtocolError(f"frame version {version}, expected {VERSION}")
+        older = " (firmware built by an older jsqat-embed: rebuild and flash it)" if version < VERSION else ""
+        raise ProtocolError(f"frame version {version}, expected {VERSION}{older}")
     if size > max_payload:
         raise ProtocolError(f"frame declares {size} payload bytes, more than {max_payload}")
     end = start + HEADER.size + size + TRAILER_BYTES
@@ -66,6 +72,36 @@ def decode_frame(buffer: bytes, max_payload: int = 1 << 24) -> tuple[Frame | Non
     if zlib.crc32(buffer[start : end - TRAILER_BYTES]) != crc:
         raise ProtocolError("frame CRC-32 mismatch")
     return Frame(frame_type, model_hash, buffer[start + HEADER.size : end - TRAILER_BYTES]), end
+
+
+def tensor_list_size(sizes: list[int]) -> int:
+    return TENSOR_LIST_HEADER.size + 4 * len(sizes) + sum(sizes)
+
+
+def encode_tensor_list(tensors: list[bytes]) -> bytes:
+    """Tensors' bytes as a tensor list payload (count, sizes, data)."""
+    if len(tensors) > 0xFFFF:
+        raise ValueError(f"{len(tensors)} tensors; a tensor list holds at most 65535")
+    table = struct.pack(f"<{len(tensors)}I", *(len(t) for t in tensors))
+    return TENSOR_LIST_HEADER.pack(len(tensors), 0) + table + b"".join(bytes(t) for t in tensors)
+
+
+def decode_tensor_list(payload: bytes) -> list[bytes]:
+    """The tensors of a tensor list payload; ProtocolError if it is not one, exactly."""
+    if len(payload) < TENSOR_LIST_HEADER.size:
+        raise ProtocolError(f"tensor list of {len(payload)} bytes has no header")
+    count, _ = TENSOR_LIST_HEADER.unpack_from(payload)
+    table_end = TENSOR_LIST_HEADER.size + 4 * count
+    if len(payload) < table_end:
+        raise ProtocolError(f"tensor list declares {count} tensors but ends inside its size table")
+    sizes = struct.unpack_from(f"<{count}I", payload, TENSOR_LIST_HEADER.size)
+    if table_end + sum(sizes) != len(payload):
+        raise ProtocolError(f"tensor list declares {sum(sizes)} data bytes, carries {len(payload) - table_end}")
+    tensors, offset = [], table_end
+    for size in sizes:
+        tensors.append(bytes(payload[offset : offset + size]))
+        offset += size
+    return tensors
 
 
 class SerialLink:
@@ -112,8 +148,10 @@ class SerialLink:
         deadline = time.monotonic() + timeout
         while True:
             # Text before a frame is the device's log (self-test verdict, errors): keep it.
+            # Without a magic yet, only whole lines are taken (a line may still be arriving;
+            # a magic may be split across reads).
             start = self.buffer.find(MAGIC)
-            text_end = start if start >= 0 else max(0, len(self.buffer) - len(MAGIC) + 1)
+            text_end = start if start >= 0 else self.buffer.rfind(b"\n") + 1
             if text_end:
                 text, self.buffer = self.buffer[:text_end], self.buffer[text_end:]
                 self.log.extend(line.strip() for line in text.decode("ascii", "replace").splitlines() if line.strip())
@@ -134,21 +172,28 @@ class SerialLink:
 
 @dataclass
 class DeviceAnswer:
-    output: bytes
+    outputs: list[bytes]  # one per model output, in the model's order
     microseconds: int
 
 
-def infer_on_device(link: SerialLink, model_hash: bytes, input_bytes: bytes, output_size: int,
+def infer_on_device(link: SerialLink, model_hash: bytes, inputs: list[bytes], output_sizes: list[int],
                     timeout: float = 10.0) -> DeviceAnswer:
-    link.write(encode_frame(FRAME_INPUT, model_hash, input_bytes))
-    frame = link.read_frame(timeout, max_payload=4 + max(output_size, 4096))
+    """Send every input tensor in one frame; the device's answer, every output tensor checked for size."""
+    link.write(encode_frame(FRAME_INPUT, model_hash, encode_tensor_list(inputs)))
+    frame = link.read_frame(timeout, max_payload=MICROSECONDS.size + max(tensor_list_size(output_sizes), 4096))
     if frame.type == FRAME_ERROR:
         raise ProtocolError(f"device error: {frame.payload.decode('ascii', 'replace')}")
     if frame.type != FRAME_OUTPUT:
         raise ProtocolError(f"unexpected frame type {frame.type}")
     if frame.model_hash != model_hash:
         raise ProtocolError("the device runs a different model (model hash differs)")
-    if len(frame.payload) != 4 + output_size:
-        raise ProtocolError(f"output frame carries {len(frame.payload) - 4} bytes, the model outputs {output_size}")
-    (microseconds,) = struct.unpack_from("<I", frame.payload)
-    return DeviceAnswer(frame.payload[4:], microseconds)
+    if len(frame.payload) < MICROSECONDS.size:
+        raise ProtocolError(f"output frame of {len(frame.payload)} bytes has no inference time")
+    (microseconds,) = MICROSECONDS.unpack_from(frame.payload)
+    outputs = decode_tensor_list(frame.payload[MICROSECONDS.size :])
+    if len(outputs) != len(output_sizes):
+        raise ProtocolError(f"output frame carries {len(outputs)} tensors, the model has {len(output_sizes)} outputs")
+    for index, (output, size) in enumerate(zip(outputs, output_sizes)):
+        if len(output) != size:
+            raise ProtocolError(f"output {index} carries {len(output)} bytes, the model's has {size}")
+    return DeviceAnswer(outputs, microseconds)

@@ -3,6 +3,10 @@
 Everything downstream (emulator, estimator, encoder, renderer) works on these,
 never on flatbuffer accessors. Tensors keep their schema index so messages and
 the arena planner can name them the way TFLM does.
+
+Objects read from a file keep the flatbuffer table they came from in ``tree``
+(see :mod:`jsqat_embed.tflite.codec`), so that fields this module does not model
+survive a read -> write round trip; edits go to the modelled fields.
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ class Tensor:
     buffer_index: int = 0
     is_variable: bool = False
     shape_signature: tuple[int, ...] | None = None
+    tree: dict | None = field(default=None, repr=False)  # the Tensor table as read
 
     @property
     def is_constant(self) -> bool:
@@ -91,6 +96,7 @@ class Operator:
     outputs: list[Tensor]
     options: dict = field(default_factory=dict)
     custom_options: bytes | None = None
+    tree: dict | None = field(default=None, repr=False)  # the Operator table as read
 
     def describe(self) -> str:
         return f"operator {self.index} ({self.opcode})"
@@ -106,6 +112,7 @@ class Subgraph:
     operators: list[Operator]
     inputs: list[Tensor]
     outputs: list[Tensor]
+    tree: dict | None = field(default=None, repr=False)  # the SubGraph table as read
 
 
 @dataclass(eq=False)
@@ -116,6 +123,7 @@ class Model:
     metadata: dict[str, bytes]
     source: bytes = field(repr=False, default=b"")
     name: str = "model"
+    tree: dict | None = field(default=None, repr=False)  # the whole Model table as read
 
     @property
     def main(self) -> Subgraph:

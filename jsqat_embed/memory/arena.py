@@ -117,6 +117,8 @@ class _Tail:
             name, count = request
             size, align = self.structs[name]
             return size * count, align
+        if isinstance(request, list):  # one buffer holding several parts (e.g. KISS FFT's state)
+            return sum(self.size_of(part)[0] for part in request), ARENA_ALIGNMENT
         return self.structs[request]
 
     def allocate(self, label: str, size: int, alignment: int, category: str) -> None:

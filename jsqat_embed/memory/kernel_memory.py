@@ -29,8 +29,9 @@ ESP_NN_S3 = "esp-nn-s3"  # esp-nn's ESP32-S3 assembly kernels: large conv scratc
 KERNEL_LIBRARIES = (REFERENCE, CMSIS_NN, ESP_NN, ESP_NN_S3)
 
 
-#: a persistent request: a byte count, a struct name, or (struct name, count) for an array
-Request = int | str | tuple[str, int]
+#: a persistent request: a byte count, a struct name, (struct name, count) for an array, or a
+#: list of those making up one buffer
+Request = int | str | tuple[str, int] | list
 
 
 @dataclass
@@ -123,6 +124,12 @@ def softmax(operator: Operator, library: str) -> KernelMemory:
     return memory
 
 
+def log_softmax(operator: Operator, library: str) -> KernelMemory:
+    """LOG_SOFTMAX: no Init; Prepare allocates LogSoftmaxOpData for int8 only (log_softmax.cc)."""
+    source = operator.input(0)
+    return KernelMemory(None, [], ["LogSoftmaxOpData"] if source is not None and source.dtype == "int8" else [])
+
+
 def reduce(params: str) -> Callable[[Operator, str], KernelMemory]:
     def memory(operator: Operator, library: str) -> KernelMemory:
         source, axis, output = operator.input(0), operator.input(1), operator.outputs[0]
@@ -142,6 +149,24 @@ def simple(params: str | None, *init: str) -> Callable[[Operator, str], KernelMe
         return KernelMemory(params, list(init))
 
     return memory
+
+
+def writable_output_dims(params: str) -> Callable[[Operator, str], KernelMemory]:
+    """GATHER, DEPTH_TO_SPACE, SPACE_TO_DEPTH: Prepare's ``CreateWritableTensorDimsWithCopy``
+    moves the output's dims to a persistent TfLiteIntArray: ``TfLiteIntArrayGetSizeInBytes(rank)``,
+    a 4-byte size plus 4 bytes per dimension on every ABI."""
+
+    def memory(operator: Operator, library: str) -> KernelMemory:
+        return KernelMemory(params, [], [4 + 4 * len(operator.outputs[0].shape)])
+
+    return memory
+
+
+def mirror_pad(operator: Operator, library: str) -> KernelMemory:
+    """MIRROR_PAD: OpDataMirrorPad in Init; Prepare asks for two scratch arrays of one int per input dimension."""
+    source = operator.input(0)
+    rank = len(source.shape) if source is not None else 0
+    return KernelMemory("TfLiteMirrorPaddingParams", ["OpDataMirrorPad"], scratch=[4 * rank, 4 * rank])
 
 
 def hard_swish(operator: Operator, library: str) -> KernelMemory:
@@ -184,6 +209,10 @@ def _geometry(operator: Operator):
 def _cmsis_conv_scratch(operator: Operator) -> list[int]:
     """arm_convolve_wrapper_s8_get_buffer_size on DSP cores: two im2col columns of int16."""
     (_, _, cin), (kh, kw), _, stride, _, pad = _geometry(operator)
+    source, bias = operator.input(0), operator.input(2)
+    if source is not None and source.dtype == "int16":
+        # arm_convolve_wrapper_s16_get_buffer_size (no MVE); cmsis_nn/conv.cc asks for none with an int32 bias
+        return [] if bias is not None and bias.dtype != "int64" else [2 * cin * kw * kh * 2]
     if kh == kw == 1 and stride == (1, 1) and pad == (0, 0):
         return []  # arm_convolve_1x1_s8_fast needs none
     return [2 * ((kh * kw * cin + 3) // 4 * 4) * 2]
@@ -315,6 +344,65 @@ def unidirectional_sequence_lstm(operator: Operator, library: str) -> KernelMemo
         memory.scratch = [scratch] * 3
         memory.estimated = True
     return memory
+
+
+def svdf(operator: Operator, library: str) -> KernelMemory:
+    """SVDF (svdf.cc, svdf_common.cc): OpDataSvdf; scratch of batch x filters int32 (and batch x
+    units int32 for the integer kernel). The state is a variable tensor (the tail's variables)."""
+    memory = KernelMemory("TfLiteSVDFParams", ["OpDataSvdf"])
+    source, feature = operator.input(0), operator.input(1)
+    if source is None or feature is None or len(source.shape) != 2 or not feature.shape:
+        return memory
+    batch, filters = source.shape[0], feature.shape[0]
+    rank = max(1, int(operator.options.get("rank", 1)))
+    memory.scratch = [4 * batch * filters]
+    if source.dtype == "int8":
+        memory.scratch.append(4 * batch * (filters // rank))
+    if library != REFERENCE:
+        memory.estimated = True  # CMSIS-NN / esp-nn SVDF kernels ask for other scratch
+    return memory
+
+
+def _custom_options(operator: Operator) -> dict:
+    from jsqat_embed.tflite.flexbuffers import read_map
+
+    return read_map(operator.custom_options, operator.describe())
+
+
+def _kiss_fftr_state(fft_length: int, complex_bytes: int) -> list:
+    """``kiss_fftr_alloc``'s memneeded: kiss_fftr_state (three pointers), the complex FFT's
+    kiss_fft_state (nfft, inverse, factors[64], twiddles[1]: 264 bytes + one complex, 4-aligned)
+    with its nfft - 1 further twiddles, then 3/2 nfft complex values (tmpbuf, super twiddles);
+    nfft = fft_length / 2."""
+    nfft = fft_length // 2
+    state = (264 + complex_bytes + 3) // 4 * 4
+    return [("pointer", 3), state + complex_bytes * (nfft - 1) + complex_bytes * (nfft * 3 // 2)]
+
+
+def signal(operator: Operator, library: str) -> KernelMemory:
+    """TFLM's signal library (signal/micro/kernels): each kernel's Init allocates its params
+    struct (and buffers sized from its options), RFFT's Prepare a work-area scratch; no
+    builtin params (custom ops)."""
+    name = operator.opcode
+    if name in ("SignalFftAutoScale", "SignalFilterBankSquareRoot"):
+        return KernelMemory(None)
+    simple_params = {"SignalWindow": "TFLMSignalWindowParams", "SignalEnergy": "TFLMSignalEnergyParams",
+                     "SignalPCAN": "TfLitePcanParams", "SignalFilterBankLog": "TFLMSignalLogParams"}
+    if name in simple_params:
+        return KernelMemory(None, [simple_params[name]])
+    options = _custom_options(operator)
+    if name == "SignalFilterBank":
+        channels = int(options.get("num_channels", 0))
+        return KernelMemory(None, ["TFLMSignalFilterBankParams", 8 * (channels + 1)])
+    if name == "SignalFilterBankSpectralSubtraction":
+        channels = int(options.get("num_channels", 0))
+        return KernelMemory(None, ["TFLMSignalSpectralSubtractionParams", 4 * channels])
+    if name == "SignalRfft":
+        fft_length = int(options.get("fft_length", 0))
+        scalar_bytes = {7: 2, 2: 4, 0: 4}.get(int(options.get("T", 7)), 2)  # int16, int32, float32
+        return KernelMemory(None, ["TfLiteAudioFrontendRfftParams", _kiss_fftr_state(fft_length, 2 * scalar_bytes)],
+                            scratch=[fft_length * scalar_bytes])
+    raise ValueError(f"no arena rule for signal op {name}")
 
 
 def kernel_memory(operator: Operator, library: str = REFERENCE) -> KernelMemory | None:

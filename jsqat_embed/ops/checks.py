@@ -69,3 +69,27 @@ def input_types(op_name: str, dtypes: tuple[str, ...]):
     check.__doc__ = f"TFLM's {op_name} kernel takes {', '.join(dtypes)} inputs."
     check.__name__ = "input_types"
     return check
+
+
+def tensor_types(op_name: str, index: int, role: str, dtypes: tuple[str, ...]):
+    """A check that input ``index`` (``role``, e.g. "data input 1") has a type TFLM's kernel takes;
+    for ops whose first input is not the data (SPLIT's is the axis) or whose other inputs are typed."""
+
+    def check(op: Operator) -> tuple[bool, str]:
+        tensor = op.input(index)
+        if tensor is None or tensor.dtype in dtypes:
+            return True, ""
+        return False, f"{role} is {tensor.dtype}; TFLM's {op_name} takes {', '.join(dtypes)}"
+
+    check.__doc__ = f"TFLM's {op_name} takes a {role} of type {', '.join(dtypes)}."
+    check.__name__ = "tensor_types"
+    return check
+
+
+def int32_index_output(op: Operator) -> tuple[bool, str]:
+    """ARG_MAX/ARG_MIN write int32 indices only: TFLM refuses an int64 output (TensorFlow's default
+    ``output_type``; export with ``output_type=tf.int32``): "Only int32_t are supported currently"."""
+    for tensor in op.outputs:
+        if tensor.dtype != "int32":
+            return False, f"{tensor.describe()} is {tensor.dtype}: Only int32_t are supported currently"
+    return True, ""

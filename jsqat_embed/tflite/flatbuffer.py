@@ -6,7 +6,13 @@ every read is checked against the buffer first, so a truncated, bit-flipped or
 hostile .tflite raises :class:`ModelFormatError` with the path of the field
 being read, never a crash, a hang or a huge allocation.
 
-Only the wire format lives here; which field means what is in ``reader.py``.
+Reads also draw on a budget proportional to the file size: a well-formed file
+stores each table and vector once, so a file whose offsets make the same bytes
+be decoded over and over (shared or looping references) runs out of budget
+and is refused instead of taking unbounded time and memory.
+
+Only the wire format lives here; which field means what is in the generated
+``schema_tables.py``, applied by ``codec.py``.
 """
 
 from __future__ import annotations
@@ -35,12 +41,27 @@ _SCALARS = {
 }
 
 
+#: bytes of tables and vectors one file may make us decode, per byte of file
+BUDGET_PER_BYTE = 4
+BUDGET_SLACK = 1 << 16
+
+
 class Buffer:
     """The raw bytes of a flatbuffer, with checked little-endian reads."""
 
     def __init__(self, data: bytes) -> None:
         self.data = memoryview(data)
         self.size = len(data)
+        self.remaining = BUDGET_PER_BYTE * self.size + BUDGET_SLACK
+
+    def charge(self, length: int, what: str) -> None:
+        """Count ``length`` decoded bytes against the budget."""
+        self.remaining -= length
+        if self.remaining < 0:
+            raise ModelFormatError(
+                f"{what}: the file's offsets make it decode far more data than the file holds "
+                f"(shared or looping references)"
+            )
 
     def check(self, offset: int, length: int, what: str) -> None:
         if offset < 0 or length < 0 or offset + length > self.size:
@@ -77,6 +98,7 @@ class Table:
         buf.check(vtable, vtable_size, f"{path}: vtable")
         table_size = buf.scalar("uint16", vtable + 2, f"{path}: table size")
         buf.check(pos, max(table_size, 4), f"{path}: table body")
+        buf.charge(max(table_size, 4), path)
         self._vtable = vtable
         self._vtable_size = vtable_size
 
@@ -108,24 +130,26 @@ class Table:
         target = self._indirect(slot, what)
         return None if target is None else Table(self.buf, target, f"{self.path}.{what}")
 
-    def _vector(self, slot: int, element_size: int, what: str) -> tuple[int, int] | None:
+    def vector(self, slot: int, element_size: int, what: str) -> tuple[int, int] | None:
+        """(start, count) of a vector field, checked against the file; None when absent."""
         target = self._indirect(slot, what)
         if target is None:
             return None
         count = self.buf.scalar("uint32", target, f"{self.path}.{what}: length")
         # The length is checked against the file before anything is allocated.
         self.buf.check(target + 4, count * element_size, f"{self.path}.{what} ({count} elements)")
+        self.buf.charge(4 + count * element_size, f"{self.path}.{what}")
         return target + 4, count
 
     def string(self, slot: int, what: str) -> str | None:
-        found = self._vector(slot, 1, what)
+        found = self.vector(slot, 1, what)
         if found is None:
             return None
         start, count = found
         return bytes(self.buf.data[start : start + count]).decode("utf-8", errors="replace")
 
     def bytes(self, slot: int, what: str) -> memoryview | None:
-        found = self._vector(slot, 1, what)
+        found = self.vector(slot, 1, what)
         if found is None:
             return None
         start, count = found
@@ -134,14 +158,32 @@ class Table:
     def array(self, slot: int, dtype: str, what: str) -> np.ndarray | None:
         """A vector of scalars as a (copied, little-endian) numpy array."""
         dt = np.dtype(dtype).newbyteorder("<")
-        found = self._vector(slot, dt.itemsize, what)
+        found = self.vector(slot, dt.itemsize, what)
         if found is None:
             return None
         start, count = found
         return np.frombuffer(self.buf.data, dtype=dt, count=count, offset=start).astype(dtype)
 
+    def strings(self, slot: int, what: str, limit: int) -> list[str]:
+        """A vector of strings."""
+        found = self.vector(slot, 4, what)
+        if found is None:
+            return []
+        start, count = found
+        if count > limit:
+            raise ModelFormatError(f"{self.path}.{what}: {count} entries exceed the limit of {limit}")
+        out = []
+        for i in range(count):
+            at = start + 4 * i
+            target = at + self.buf.scalar("uint32", at, f"{self.path}.{what}[{i}]")
+            length = self.buf.scalar("uint32", target, f"{self.path}.{what}[{i}]: length")
+            self.buf.check(target + 4, length, f"{self.path}.{what}[{i}]")
+            self.buf.charge(4 + length, f"{self.path}.{what}[{i}]")
+            out.append(bytes(self.buf.data[target + 4 : target + 4 + length]).decode("utf-8", errors="replace"))
+        return out
+
     def tables(self, slot: int, what: str, limit: int) -> list["Table"]:
-        found = self._vector(slot, 4, what)
+        found = self.vector(slot, 4, what)
         if found is None:
             return []
         start, count = found

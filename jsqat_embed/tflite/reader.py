@@ -1,6 +1,8 @@
 """.tflite bytes -> :class:`jsqat_embed.graph.Model`, validating everything.
 
-The only module that knows which flatbuffer slot holds which field. It accepts
+The file is decoded whole by :mod:`codec` (driven by the generated schema
+tables); each graph object keeps the table it came from, so the writer can
+give back what the graph does not model. The reader accepts
 what TFLM accepts (for example per-tensor quantization that declares a
 ``quantized_dimension`` beyond the tensor's rank, as in TFLM's person-detection
 model) and refuses, with a one-line :class:`ModelFormatError`, whatever would
@@ -18,10 +20,10 @@ import numpy as np
 
 from jsqat_embed.errors import ModelFormatError
 from jsqat_embed.graph.model import Model, Operator, Quantization, Subgraph, Tensor
-from jsqat_embed.tflite import schema
-from jsqat_embed.tflite.flatbuffer import Buffer, Table
+from jsqat_embed.tflite import codec, schema, schema_tables
+from jsqat_embed.tflite.options import to_options
 
-FILE_IDENTIFIER = b"TFL3"
+FILE_IDENTIFIER = schema_tables.FILE_IDENTIFIER
 
 # Bounds that no microcontroller model comes near; they stop hostile files from
 # making us loop or allocate for long.
@@ -58,81 +60,100 @@ def read_model(source: str | os.PathLike | bytes | bytearray | memoryview, name:
 
 
 def _read(data: bytes, label: str) -> Model:
-    buf = Buffer(data)
     if len(data) >= 8 and data[4:8] != FILE_IDENTIFIER:
         raise ModelFormatError(
             f"not a TFLite model: file identifier is {bytes(data[4:8])!r}, expected {FILE_IDENTIFIER!r}"
         )
-    root = buf.root()
-    version = root.scalar(0, "uint32", 0)
+    root = codec.decode(data)
+    version = root.get("version", 0)
     if version != 3:
         raise ModelFormatError(f"schema version {version} is not supported (TFLM reads version 3)")
 
-    operator_codes = [_operator_code(t, i) for i, t in enumerate(root.tables(1, "operator_codes", MAX_OPERATORS))]
-    buffers = root.tables(4, "buffers", MAX_BUFFERS)
-    buffer_data = _BufferData(buf, buffers)
+    codes = root.get("operator_codes", [])
+    _limit(codes, MAX_OPERATORS, "operator_codes")
+    operator_codes = [operator_code(node, i) for i, node in enumerate(codes)]
+    buffers = root.get("buffers", [])
+    _limit(buffers, MAX_BUFFERS, "buffers")
+    buffer_data = _BufferData(data, buffers)
 
     metadata: dict[str, bytes] = {}
-    for i, entry in enumerate(root.tables(6, "metadata", MAX_BUFFERS)):
-        key = entry.string(0, "name") or f"metadata_{i}"
-        metadata[key] = buffer_data.get(entry.scalar(1, "uint32", 0), f"metadata '{key}'")
+    for i, entry in enumerate(root.get("metadata", [])):
+        key = entry.get("name") or f"metadata_{i}"
+        metadata[key] = buffer_data.get(entry.get("buffer", 0), f"metadata '{key}'")
 
-    subgraph_tables = root.tables(2, "subgraphs", MAX_SUBGRAPHS)
-    if not subgraph_tables:
+    subgraph_nodes = root.get("subgraphs", [])
+    _limit(subgraph_nodes, MAX_SUBGRAPHS, "subgraphs")
+    if not subgraph_nodes:
         raise ModelFormatError("model has no subgraph")
-    subgraphs = [_subgraph(t, i, operator_codes, buffer_data) for i, t in enumerate(subgraph_tables)]
+    subgraphs = [_subgraph(node, i, operator_codes, buffer_data) for i, node in enumerate(subgraph_nodes)]
     return Model(
         version=version,
-        description=root.string(3, "description") or "",
+        description=root.get("description") or "",
         subgraphs=subgraphs,
         metadata=metadata,
         source=data,
         name=label,
+        tree=root,
     )
+
+
+def _limit(items: list, limit: int, what: str) -> None:
+    if len(items) > limit:
+        raise ModelFormatError(f"Model.{what}: {len(items)} entries exceed the limit of {limit}")
 
 
 class _BufferData:
     """Resolves buffer indices to bytes; also handles buffers stored after the flatbuffer."""
 
-    def __init__(self, buf: Buffer, tables: list[Table]) -> None:
-        self.buf = buf
-        self.tables = tables
+    def __init__(self, data: bytes, nodes: list[dict]) -> None:
+        self.data = data
+        self.nodes = nodes
 
     def get(self, index: int, owner: str) -> bytes:
-        if index >= len(self.tables):
-            raise ModelFormatError(f"{owner}: buffer index {index} out of range (model has {len(self.tables)} buffers)")
-        table = self.tables[index]
-        inline = table.bytes(0, "data")
-        if inline is not None and len(inline):
-            return bytes(inline)
-        offset = table.scalar(1, "uint64", 0)
-        size = table.scalar(2, "uint64", 0)
-        if offset > 1:  # offset 1 is the converter's "no data" sentinel
-            self.buf.check(offset, size, f"{owner}: external buffer {index}")
-            return bytes(self.buf.data[offset : offset + size])
-        return b""
+        if index >= len(self.nodes):
+            raise ModelFormatError(f"{owner}: buffer index {index} out of range (model has {len(self.nodes)} buffers)")
+        return buffer_bytes(self.nodes[index], self.data, f"{owner}: buffer {index}")
 
 
-def _operator_code(table: Table, index: int) -> tuple[str, bool, int]:
-    deprecated = table.scalar(0, "int8", 0)
-    builtin = max(table.scalar(3, "int32", 0), deprecated)
-    version = table.scalar(2, "int32", 1)
+def buffer_bytes(node: dict, data: bytes, owner: str) -> bytes:
+    """The bytes of one Buffer table: inline, or stored after the flatbuffer (offset > 1)."""
+    inline = node.get("data")
+    if inline:
+        return inline
+    offset, size = node.get("offset", 0), node.get("size", 0)
+    if offset > 1:  # offset 1 is the converter's "no data" sentinel
+        if offset + size > len(data):
+            raise ModelFormatError(
+                f"{owner}: external bytes {offset}..{offset + size} lie outside the {len(data)}-byte file"
+            )
+        return bytes(data[offset : offset + size])
+    return b""
+
+
+def operator_code(node: dict, index: int) -> tuple[str, bool, int]:
+    """(operator name or custom code, is custom, version) of one OperatorCode table.
+
+    Files from before TF 2.4 only fill the int8 ``deprecated_builtin_code``;
+    newer ones fill both, so the operator is the larger of the two.
+    """
+    builtin = max(node.get("builtin_code", 0), node.get("deprecated_builtin_code", 0))
+    version = node.get("version", 1)
     if builtin < 0 or builtin >= len(schema.BUILTIN_OPERATORS):
         raise ModelFormatError(f"operator code {index}: unknown builtin operator {builtin}")
     name = schema.BUILTIN_OPERATORS[builtin]
     if name == "CUSTOM":
-        custom = table.string(1, "custom_code")
+        custom = node.get("custom_code")
         if not custom:
             raise ModelFormatError(f"operator code {index}: CUSTOM operator without a custom_code")
         return custom, True, version
     return name, False, version
 
 
-def _quantization(table: Table | None, owner: str) -> Quantization | None:
-    if table is None:
+def _quantization(node: dict | None, owner: str) -> Quantization | None:
+    if node is None:
         return None
-    scale = table.array(2, "float32", "scale")
-    zero_point = table.array(3, "int64", "zero_point")
+    scale = node.get("scale")
+    zero_point = node.get("zero_point")
     if scale is None or scale.size == 0:
         return None  # min/max only, or empty: not quantized as far as TFLM is concerned
     if zero_point is None or zero_point.size != scale.size:
@@ -140,36 +161,37 @@ def _quantization(table: Table | None, owner: str) -> Quantization | None:
         raise ModelFormatError(f"{owner}: {scale.size} quantization scales but {got} zero points")
     if not np.all(np.isfinite(scale)):
         raise ModelFormatError(f"{owner}: quantization scale is not finite")
-    return Quantization(scale=scale, zero_point=zero_point, axis=table.scalar(6, "int32", 0))
+    return Quantization(scale=scale, zero_point=zero_point, axis=node.get("quantized_dimension", 0))
 
 
-def _tensor(table: Table, index: int, buffer_data: _BufferData) -> Tensor:
-    name = table.string(3, "name") or f"tensor_{index}"
+def _tensor(node: dict, index: int, buffer_data: _BufferData) -> Tensor:
+    name = node.get("name") or f"tensor_{index}"
     owner = f"tensor {index} '{name}'"
-    shape_array = table.array(0, "int32", "shape")
+    shape_array = node.get("shape")
     shape = tuple(int(d) for d in shape_array) if shape_array is not None else ()
     if len(shape) > MAX_RANK:
         raise ModelFormatError(f"{owner}: rank {len(shape)} exceeds {MAX_RANK}")
     if any(d < 0 for d in shape):
         raise ModelFormatError(f"{owner}: negative dimension in shape {list(shape)} (dynamic shapes are not supported by TFLM)")
-    type_code = table.scalar(1, "int8", 0)
+    type_code = node.get("type", 0)
     if type_code not in schema.TENSOR_TYPES:
         raise ModelFormatError(f"{owner}: unknown tensor type {type_code}")
     dtype = schema.TENSOR_TYPES[type_code]
-    if table.has(6):
+    if "sparsity" in node:
         raise ModelFormatError(f"{owner}: sparse (TACO) tensors are not supported by TFLM")
-    if table.scalar(10, "uint32", 0):
+    if node.get("external_buffer", 0):
         raise ModelFormatError(f"{owner}: external-buffer tensors are not supported by TFLM")
-    signature = table.array(7, "int32", "shape_signature")
+    signature = node.get("shape_signature")
     tensor = Tensor(
         index=index,
         name=name,
         shape=shape,
         dtype=dtype,
-        quantization=_quantization(table.table(4, "quantization"), owner),
-        buffer_index=table.scalar(2, "uint32", 0),
-        is_variable=bool(table.scalar(5, "bool", False)),
+        quantization=_quantization(node.get("quantization"), owner),
+        buffer_index=node.get("buffer", 0),
+        is_variable=bool(node.get("is_variable", False)),
         shape_signature=tuple(int(d) for d in signature) if signature is not None else None,
+        tree=node,
     )
     elements = int(np.prod([int(d) for d in shape], dtype=object)) if shape else 1
     raw = buffer_data.get(tensor.buffer_index, owner)
@@ -210,68 +232,58 @@ def _tensor_list(indices: np.ndarray | None, tensors: list[Tensor], owner: str, 
     return out
 
 
-def _options(table: Table, opcode: str, owner: str) -> dict:
-    spec = schema.BUILTIN_OPTIONS.get(opcode)
-    union_type = table.scalar(3, "uint8", 0)
-    if spec is None:
+def _options(node: dict, opcode: str, is_custom: bool, owner: str) -> dict:
+    found = None if is_custom else schema.options_field_for(opcode)
+    if found is None:
         return {}
-    expected_type, fields = spec
-    options_table = table.table(4, "builtin_options") if union_type else None
-    if options_table is not None and union_type != expected_type:
-        raise ModelFormatError(f"{owner}: builtin_options has union type {union_type}, expected {expected_type}")
-    options = {}
-    for field_name, slot, kind, default in fields:
-        if kind == "int32[]":
-            value = None if options_table is None else options_table.array(slot, "int32", field_name)
-            options[field_name] = None if value is None else [int(v) for v in value]
-        elif kind in ("padding", "activation"):
-            raw = default if options_table is None else options_table.scalar(slot, "int8", default)
-            names = schema.PADDING if kind == "padding" else schema.ACTIVATIONS
-            if raw not in names:
-                raise ModelFormatError(f"{owner}: invalid {field_name} value {raw}")
-            options[field_name] = names[raw]
-        else:
-            options[field_name] = default if options_table is None else options_table.scalar(slot, kind, default)
-    return options
+    field, table, expected_type = found
+    union_type = node.get(f"{field}_type", 0)
+    if union_type and union_type != expected_type:
+        raise ModelFormatError(f"{owner}: {field} has union type {union_type}, expected {expected_type} ({table})")
+    return to_options(node.get(field) if union_type else None, table, owner)
 
 
-def _operator(table: Table, index: int, codes: list, tensors: list[Tensor], buf: Buffer) -> Operator:
-    code_index = table.scalar(0, "uint32", 0)
+def _operator(node: dict, index: int, codes: list, tensors: list[Tensor], data: bytes) -> Operator:
+    code_index = node.get("opcode_index", 0)
     if code_index >= len(codes):
         raise ModelFormatError(f"operator {index}: opcode index {code_index} out of range ({len(codes)} codes)")
     opcode, is_custom, version = codes[code_index]
     owner = f"operator {index} ({opcode})"
-    custom = table.bytes(5, "custom_options")
-    custom_options = bytes(custom) if custom is not None else None
-    large_offset = table.scalar(9, "uint64", 0)
-    if large_offset:
-        large_size = table.scalar(10, "uint64", 0)
-        buf.check(large_offset, large_size, f"{owner}: large custom options")
-        custom_options = bytes(buf.data[large_offset : large_offset + large_size])
+    custom_options = node.get("custom_options")
+    large_offset = node.get("large_custom_options_offset", 0)
+    if large_offset > 1:
+        large_size = node.get("large_custom_options_size", 0)
+        if large_offset + large_size > len(data):
+            raise ModelFormatError(f"{owner}: large custom options lie outside the {len(data)}-byte file")
+        custom_options = bytes(data[large_offset : large_offset + large_size])
     return Operator(
         index=index,
         opcode=opcode,
         is_custom=is_custom,
         version=version,
-        inputs=_tensor_list(table.array(1, "int32", "inputs"), tensors, owner, optional=True),
-        outputs=_tensor_list(table.array(2, "int32", "outputs"), tensors, owner, optional=False),
-        options=_options(table, opcode, owner),
+        inputs=_tensor_list(node.get("inputs"), tensors, owner, optional=True),
+        outputs=_tensor_list(node.get("outputs"), tensors, owner, optional=False),
+        options=_options(node, opcode, is_custom, owner),
         custom_options=custom_options,
+        tree=node,
     )
 
 
-def _subgraph(table: Table, index: int, codes: list, buffer_data: _BufferData) -> Subgraph:
-    tensors = [_tensor(t, i, buffer_data) for i, t in enumerate(table.tables(0, "tensors", MAX_TENSORS))]
+def _subgraph(node: dict, index: int, codes: list, buffer_data: _BufferData) -> Subgraph:
+    tensor_nodes = node.get("tensors", [])
+    if len(tensor_nodes) > MAX_TENSORS:
+        raise ModelFormatError(f"subgraph {index}: {len(tensor_nodes)} tensors exceed the limit of {MAX_TENSORS}")
+    operator_nodes = node.get("operators", [])
+    if len(operator_nodes) > MAX_OPERATORS:
+        raise ModelFormatError(f"subgraph {index}: {len(operator_nodes)} operators exceed the limit of {MAX_OPERATORS}")
+    tensors = [_tensor(t, i, buffer_data) for i, t in enumerate(tensor_nodes)]
     owner = f"subgraph {index}"
-    inputs = _tensor_list(table.array(1, "int32", "inputs"), tensors, f"{owner} inputs", optional=False)
-    outputs = _tensor_list(table.array(2, "int32", "outputs"), tensors, f"{owner} outputs", optional=False)
-    operators = [
-        _operator(t, i, codes, tensors, buffer_data.buf)
-        for i, t in enumerate(table.tables(3, "operators", MAX_OPERATORS))
-    ]
+    inputs = _tensor_list(node.get("inputs"), tensors, f"{owner} inputs", optional=False)
+    outputs = _tensor_list(node.get("outputs"), tensors, f"{owner} outputs", optional=False)
+    operators = [_operator(t, i, codes, tensors, buffer_data.data) for i, t in enumerate(operator_nodes)]
     _check_order(operators, inputs, outputs, owner)
-    return Subgraph(name=table.string(4, "name") or f"subgraph_{index}", tensors=tensors,
-                    operators=operators, inputs=inputs, outputs=outputs)
+    return Subgraph(name=node.get("name") or f"subgraph_{index}", tensors=tensors,
+                    operators=operators, inputs=inputs, outputs=outputs, tree=node)
 
 
 def _check_order(operators: list[Operator], inputs: list[Tensor], outputs: list[Tensor], owner: str) -> None:

@@ -54,6 +54,8 @@ def train_briefly(model, input_shape: tuple[int, ...], *, steps: int = 3, seed: 
     Classifiers (one 2-D output) get sparse labels; any other model regresses
     random targets shaped like its output.
     """
+    if steps <= 0:  # e.g. a model ending in ARG_MAX has nothing to train
+        return model
     rng = np.random.default_rng(seed)
     x = rng.uniform(-1.0, 1.0, size=(steps * batch, *input_shape)).astype(np.float32)
     output_shape = tuple(int(d) for d in model.output_shape[1:])
@@ -75,12 +77,14 @@ def calibration(input_shape: tuple[int, ...], *, count: int = 16, seed: int = 1)
     return rng.uniform(-1.0, 1.0, size=(count, *input_shape)).astype(np.float32)
 
 
-def convert_trained(model, input_shape: tuple[int, ...], *, steps: int = 3, seed: int = 0, io_dtype: str = "int8") -> bytes:
+def convert_trained(model, input_shape: tuple[int, ...], *, steps: int = 3, seed: int = 0, io_dtype: str = "int8",
+                    activations: str = "int8", bias_type: str | None = None, per_channel: bool = True) -> bytes:
     from jsqat_embed.training.convert import to_int8_tflite
 
     keras().utils.set_random_seed(seed)
     train_briefly(model, input_shape, steps=steps, seed=seed)
-    return to_int8_tflite(model, [calibration(input_shape, seed=seed + 1)], io_dtype=io_dtype)
+    return to_int8_tflite(model, [calibration(input_shape, seed=seed + 1)], io_dtype=io_dtype, activations=activations,
+                          bias_type=bias_type, per_channel=per_channel)
 
 
 # --- architectures -----------------------------------------------------------

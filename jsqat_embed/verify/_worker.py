@@ -61,6 +61,11 @@ def _tflm(model: bytes, inputs, keep: bool, arena: int, alt: int, zero: bool, ou
     outputs: dict[int, list[np.ndarray]] = {}
     tensors: dict[int, list[np.ndarray]] = {}
     for sample_index, sample in enumerate(samples):
+        if sample_index:
+            # Each sample starts from the state a fresh interpreter has (variable
+            # tensors, kernels' internal state such as SVDF's memory or the signal
+            # library's noise estimates), as the emulator runs samples independently.
+            interpreter.reset()
         for i, value in enumerate(sample):
             interpreter.set_input(value, i)
         interpreter.invoke()
@@ -127,7 +132,7 @@ def main(argv: list[str]) -> int:
         outputs, tensors = _tflm(model, inputs, keep, arena, alt, zero, directory)
     else:
         outputs, tensors = _litert(model, inputs, keep, zero, directory)
-    payload = {f"output_{i}": np.concatenate(v) for i, v in outputs.items()}
+    payload = {f"output_{i}": np.concatenate([np.atleast_1d(a) for a in v]) for i, v in outputs.items()}
     payload.update({f"tensor_{i}": np.stack(v) for i, v in tensors.items()})
     np.savez(directory / "outputs.npz", **payload)
     return 0

@@ -24,8 +24,9 @@ class ReferenceComparison:
     version: str = ""
     bit_exact: bool = False
     mismatched_samples: list[int] = field(default_factory=list)
-    max_abs_diff: int = 0
+    max_abs_diff: float = 0
     error: str | None = None
+    outputs: list["OutputComparison"] = field(default_factory=list)
 
 
 @dataclass
@@ -80,28 +81,77 @@ def random_inputs(emulator: Emulator, samples: int, seed: int = 0) -> list[np.nd
     return arrays
 
 
-def compare_outputs(ours: list[np.ndarray], theirs: list[np.ndarray], samples: int) -> tuple[list[int], int]:
-    """Samples whose outputs differ in any byte, and the largest absolute difference."""
+@dataclass
+class OutputComparison:
+    """One model output against one reference."""
+
+    index: int
+    name: str
+    dtype: str
+    mismatched_samples: int
+    max_abs_diff: float  # in quantization steps where known (see compare_outputs), else in values
+
+
+def _step(emulator: Emulator | None, position: int) -> float | None:
+    """The value of one quantization step of output ``position``: 1 for integer outputs,
+    the DEQUANTIZE input's scale for a float output the converter dequantized, else None."""
+    if emulator is None:
+        return None
+    tensor = emulator.outputs[position]
+    if tensor.dtype not in ("float32", "float16"):
+        return 1.0
+    producer = next((op for op in emulator.model.operators if tensor in op.outputs), None)
+    if producer is not None and producer.opcode == "DEQUANTIZE":
+        source = producer.input(0)
+        if source is not None and source.quantization is not None and source.scale > 0:
+            return source.scale
+    return None
+
+
+def compare_outputs(ours: list[np.ndarray], theirs: list[np.ndarray], samples: int,
+                    emulator: Emulator | None = None) -> tuple[list[int], float, list[OutputComparison]]:
+    """Samples whose outputs differ in any byte, the largest absolute difference, and per output details.
+
+    Differences are counted in quantization steps: integer outputs directly, float
+    outputs behind a DEQUANTIZE in its input's steps (rounded); other float outputs
+    in their own values. -1 means the shapes or types differ.
+    """
+    if len(ours) != len(theirs):
+        return list(range(samples)), -1, []
     mismatched: set[int] = set()
-    max_diff = 0
-    for mine, other in zip(ours, theirs):
+    max_diff: float = 0
+    details = []
+    for position, (mine, other) in enumerate(zip(ours, theirs)):
+        name = emulator.outputs[position].name if emulator is not None else f"output {position}"
         if mine.shape != other.shape or mine.dtype != other.dtype:
-            return list(range(samples)), -1
-        a = mine.reshape(samples, -1).astype(np.int64) if mine.dtype.kind in "iub" else mine.reshape(samples, -1)
-        b = other.reshape(samples, -1).astype(np.int64) if other.dtype.kind in "iub" else other.reshape(samples, -1)
-        differs = np.any(a != b, axis=1)
+            details.append(OutputComparison(position, name, str(mine.dtype), samples, -1))
+            mismatched.update(range(samples))
+            max_diff = -1 if max_diff >= 0 else max_diff
+            continue
+        mine_bytes = np.ascontiguousarray(mine).reshape(samples, -1).view(np.uint8)
+        other_bytes = np.ascontiguousarray(other).reshape(samples, -1).view(np.uint8)
+        differs = np.any(mine_bytes != other_bytes, axis=1)
         mismatched.update(np.flatnonzero(differs).tolist())
+        diff: float = 0
         if differs.any():
-            max_diff = max(max_diff, int(np.max(np.abs(a - b))))
-    return sorted(mismatched), max_diff
+            a = mine.reshape(samples, -1).astype(np.float64 if mine.dtype.kind == "f" else np.int64)
+            b = other.reshape(samples, -1).astype(np.float64 if other.dtype.kind == "f" else np.int64)
+            raw = float(np.nanmax(np.abs(a - b))) if mine.dtype.kind == "f" else int(np.max(np.abs(a - b)))
+            step = _step(emulator, position)
+            diff = raw if step in (None, 1.0) else int(round(raw / step))
+            if max_diff >= 0:
+                max_diff = max(max_diff, diff)
+        details.append(OutputComparison(position, name, str(mine.dtype), int(differs.sum()), diff))
+    return sorted(mismatched), max_diff, details
 
 
-def _compare_reference(result: ReferenceResult, ours: list[np.ndarray], samples: int) -> ReferenceComparison:
+def _compare_reference(result: ReferenceResult, ours: list[np.ndarray], samples: int,
+                       emulator: Emulator | None = None) -> ReferenceComparison:
     if not result.ok:
         return ReferenceComparison(result.name, ok=False, version=result.version, error=result.error)
-    mismatched, max_diff = compare_outputs(ours, result.outputs, samples)
+    mismatched, max_diff, details = compare_outputs(ours, result.outputs, samples, emulator)
     return ReferenceComparison(result.name, ok=True, version=result.version, bit_exact=not mismatched,
-                               mismatched_samples=mismatched, max_abs_diff=max_diff)
+                               mismatched_samples=mismatched, max_abs_diff=max_diff, outputs=details)
 
 
 def first_divergence(emulator: Emulator, inputs: list[np.ndarray], sample: int) -> Divergence | None:
@@ -141,8 +191,19 @@ def verify(
     references: tuple[str, ...] = (TFLM, LITERT),
     input_label: str = "random",
 ) -> VerifyReport:
-    """Run the emulator and each reference on the same inputs and compare every output byte."""
-    emulator = model if isinstance(model, Emulator) else Emulator(model)
+    """Run the emulator and each reference on the same inputs and compare every output byte
+    of every output tensor. Fully floating-point models are refused (UnsupportedModelError)."""
+    if isinstance(model, Emulator):
+        emulator = model
+    else:
+        from pathlib import Path
+
+        from jsqat_embed.tflite import read_model
+        from jsqat_embed.verify.support import require_quantized
+
+        graph = read_model(model)
+        require_quantized(graph, Path(model) if isinstance(model, (str, Path)) else graph.name)
+        emulator = Emulator(graph)
     if inputs is None:
         inputs = random_inputs(emulator, samples, seed)
     else:
@@ -153,7 +214,8 @@ def verify(
     elapsed = time.perf_counter() - start
     comparisons = {}
     for name in references:
-        comparisons[name] = _compare_reference(run_reference(name, emulator.model.source, inputs), ours, samples)
+        comparisons[name] = _compare_reference(run_reference(name, emulator.model.source, inputs), ours, samples,
+                                               emulator)
     oracle = comparisons.get(TFLM)
     bit_exact = bool(oracle and oracle.ok and oracle.bit_exact)
     divergence = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -63,3 +64,82 @@ def test_corrupt_image_is_named(tmp_path):
 def test_missing_model_exit_2(tmp_path):
     result = runner.invoke(create_app(), ["verify", str(tmp_path / "nope.tflite")])
     assert result.exit_code == 2 and "cannot read" in result.output
+
+
+# --- several inputs and outputs; fully floating-point models -------------------------
+
+
+def test_verify_compares_every_output_of_a_multi_io_model():
+    from tests.firmware.io_models import multi_io_model
+    from jsqat_embed.verify.references import run_reference
+    from jsqat_embed.emulator import Emulator
+    from jsqat_embed.verify.compare import random_inputs
+
+    path = multi_io_model()
+    result = runner.invoke(create_app(), ["verify", str(path), "--random", "5", "--no-litert", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["samples"] == 5 and data["bit_exact"]
+    outputs = data["references"]["tflm"]["outputs"]
+    assert [(o["index"], o["dtype"], o["mismatched_samples"]) for o in outputs] == [(0, "float32", 0), (1, "int8", 0)]
+    # the same inputs through the real TFLM interpreter directly: two outputs, both compared
+    emulator = Emulator(path)
+    inputs = random_inputs(emulator, 5, 0)
+    reference = run_reference("tflm", path, inputs)
+    assert reference.ok and len(reference.outputs) == 2
+    assert all(np.array_equal(a, b) for a, b in zip(emulator.run(*inputs), reference.outputs))
+    text = runner.invoke(create_app(), ["verify", str(path), "--random", "2", "--no-litert"]).output
+    assert "    output 0 'StatefulPartitionedCall:1' (float32): bit-exact" in text
+    assert "    output 1 'heatmap' (int8): bit-exact" in text
+
+
+def test_verify_images_need_one_image_input(tmp_path):
+    from tests.firmware.io_models import multi_io_model
+
+    folder = _write_images(tmp_path / "images")
+    result = runner.invoke(create_app(), ["verify", str(multi_io_model()), "--images", str(folder)])
+    assert result.exit_code == 2
+    assert result.output.startswith("error: --images: images need a model with exactly one image input; this model "
+                                    "has 2 inputs ('features' int8[1x8], 'serving_default_image:0' float32[1x16x16x3])")
+
+
+def test_verify_refuses_a_fully_float_model_in_one_line_but_inspect_and_fit_check_answer():
+    from tests.firmware.io_models import float_model
+
+    path = float_model()
+    result = runner.invoke(create_app(), ["verify", str(path)])
+    assert result.exit_code == 2
+    assert result.output == f"error: {path.name}: fully floating-point model; quantize it first (int8)\n"
+    result = runner.invoke(create_app(), ["verify", str(path), "--json"])
+    assert result.exit_code == 2
+    assert json.loads(result.output) == {"error": f"{path.name}: fully floating-point model; quantize it first (int8)"}
+    assert runner.invoke(create_app(), ["inspect", str(path)]).exit_code == 0
+    assert runner.invoke(create_app(), ["fit-check", str(path), "--board", "esp32s3"]).exit_code in (0, 1)
+
+
+def _corpus(**filters):
+    try:
+        from tests.corpus_models import corpus_params
+    except ImportError:  # the corpus is optional
+        return []
+    return corpus_params(**filters)
+
+
+@pytest.mark.parametrize("model", _corpus(where=lambda m: "float" in m.kind or "float16-weights" in m.tags))
+def test_verify_refuses_every_real_fully_float_model(model):
+    """Real float models (TFLM runs most of them): verify refuses them all, and none with a quantized tensor."""
+    from jsqat_embed.tflite import read_model
+
+    graph = read_model(model.path)
+    result = runner.invoke(create_app(), ["verify", str(model.path), "--no-litert"])
+    assert result.exit_code == 2
+    assert result.output == f"error: {model.file}: fully floating-point model; quantize it first (int8)\n"
+    assert not any(t.dtype in ("int8", "uint8", "int16") for t in graph.tensors)
+
+
+@pytest.mark.parametrize("model", _corpus(tflm="runs", where=lambda m: "float-io" in m.tags))
+def test_verify_does_not_call_quantized_models_with_float_io_float(model):
+    from jsqat_embed.verify.support import check_not_fully_floating_point
+    from jsqat_embed.tflite import read_model
+
+    assert check_not_fully_floating_point(read_model(model.path)) == (True, "")

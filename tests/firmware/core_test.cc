@@ -1,7 +1,8 @@
-// Host unit tests of the firmware's own C++ (no TFLM): CRC-32 vectors, frame round trips
-// and errors, and the self-test against the generated golden vectors: an "inference" that
-// returns the expected bytes PASSes, one that corrupts a single byte FAILs.
-// Built and run by tests/firmware/test_project.py with the generated golden_data.cc.
+// Host unit tests of the firmware's own C++ (no TFLM): CRC-32 vectors, frame and tensor-list
+// round trips and errors, and the self-test against the generated golden vectors (every
+// input and output tensor): an "inference" that returns the expected bytes PASSes with the
+// expected per-output CRCs, one that corrupts a single byte of any output FAILs and names it.
+// Built and run by tests/firmware/test_project.py and test_qemu.py with the generated golden_data.cc.
 #include <cstdio>
 #include <cstring>
 
@@ -21,15 +22,38 @@ void Check(bool ok, const char* what) {
 }
 
 size_t current_case = 0;
-long corrupt_at = -1;  // byte index in the outputs to flip, -1 for none
+long corrupt_case = -1;  // the case whose output to corrupt, -1 for none
+size_t corrupt_output = 0;
+size_t corrupt_byte = 0;
 
-bool Oracle(void*, const uint8_t*, uint8_t* output) {
-  std::memcpy(output, jsqat::kGoldenOutputs + current_case * jsqat::kOutputBytes, jsqat::kOutputBytes);
-  if (corrupt_at >= 0 && static_cast<size_t>(corrupt_at) / jsqat::kOutputBytes == current_case) {
-    output[corrupt_at % jsqat::kOutputBytes] ^= 0x01;
+bool Oracle(void*, const uint8_t*, uint8_t* outputs) {
+  std::memcpy(outputs, jsqat::kGoldenOutputs + current_case * jsqat::kOutputCaseBytes, jsqat::kOutputCaseBytes);
+  if (corrupt_case >= 0 && static_cast<size_t>(corrupt_case) == current_case) {
+    size_t offset = 0;
+    for (size_t j = 0; j < corrupt_output; ++j) offset += jsqat::kOutputBytes[j];
+    outputs[offset + corrupt_byte] ^= 0x01;
   }
   ++current_case;
   return true;
+}
+
+const jsqat::GoldenSet kGolden = {jsqat::kGoldenCount, jsqat::kInputCount, jsqat::kInputBytes, jsqat::kOutputCount,
+                                  jsqat::kOutputBytes, jsqat::kGoldenInputs, jsqat::kGoldenOutputs};
+uint8_t output[jsqat::kOutputCaseBytes];
+uint32_t crcs[jsqat::kOutputCount];
+
+void CheckCorruption(size_t output_index, size_t byte, const char* what) {
+  current_case = 0;
+  corrupt_case = static_cast<long>(jsqat::kGoldenCount) - 1;
+  corrupt_output = output_index;
+  corrupt_byte = byte;
+  const jsqat::SelfTestResult fail = jsqat::RunSelfTest(kGolden, Oracle, nullptr, output, crcs);
+  Check(!fail.passed && fail.failures == 1, what);
+  Check(fail.first_case == jsqat::kGoldenCount - 1 && fail.first_output == output_index && fail.first_byte == byte,
+        "FAIL names the corrupted case, output and byte");
+  for (size_t j = 0; j < jsqat::kOutputCount; ++j) {
+    Check((crcs[j] == jsqat::kExpectedOutputCrc[j]) == (j != output_index), "only the corrupted output's CRC changes");
+  }
 }
 
 }  // namespace
@@ -40,8 +64,17 @@ int main() {
   Check(jsqat::Crc32(digits, sizeof(digits)) == 0xCBF43926u, "crc32('123456789')");
   Check(jsqat::Crc32(nullptr, 0) == 0u, "crc32 of nothing");
   Check(jsqat::Crc32(digits + 4, 5, jsqat::Crc32(digits, 4)) == 0xCBF43926u, "running crc32");
-  Check(jsqat::Crc32(jsqat::kGoldenOutputs, jsqat::kGoldenCount * jsqat::kOutputBytes) == jsqat::kExpectedOutputCrc,
-        "golden outputs match their CRC");
+  // The per-output CRCs in golden_data.h are those of each output's bytes over all cases.
+  size_t offset = 0;
+  for (size_t j = 0; j < jsqat::kOutputCount; ++j) {
+    uint32_t crc = 0;
+    for (size_t i = 0; i < jsqat::kGoldenCount; ++i) {
+      crc = jsqat::Crc32(jsqat::kGoldenOutputs + i * jsqat::kOutputCaseBytes + offset, jsqat::kOutputBytes[j], crc);
+    }
+    Check(crc == jsqat::kExpectedOutputCrc[j], "golden outputs match their per-output CRC");
+    offset += jsqat::kOutputBytes[j];
+  }
+  Check(offset == jsqat::kOutputCaseBytes, "output sizes add up to a case");
 
   // Frames: round trip, truncation, corruption, oversize, bad magic.
   uint8_t payload[37];
@@ -50,6 +83,7 @@ int main() {
   const size_t size = jsqat::EncodeFrame(jsqat::kFrameInput, jsqat::kModelHash, payload, sizeof(payload), buffer,
                                          sizeof(buffer));
   Check(size == jsqat::kFrameOverheadBytes + sizeof(payload), "frame size");
+  Check(buffer[4] == 2 && jsqat::kFrameVersion == 2, "protocol version 2");
   jsqat::Frame frame;
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameOk, "decode ok");
   Check(frame.payload_size == sizeof(payload) && std::memcmp(frame.payload, payload, sizeof(payload)) == 0,
@@ -61,32 +95,53 @@ int main() {
   buffer[30] ^= 0x40;
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadCrc, "corrupted payload");
   buffer[30] ^= 0x40;
-  buffer[4] = 9;
-  Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadVersion, "bad version");
+  buffer[4] = 1;
+  Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadVersion, "version 1 refused");
   buffer[0] = 'X';
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadMagic, "bad magic");
   Check(jsqat::EncodeFrame(jsqat::kFrameInput, jsqat::kModelHash, payload, sizeof(payload), buffer, 40) == 0,
         "encode refuses a small buffer");
 
+  // Tensor lists: round trip of three tensors, and each way one can be wrong.
+  const size_t sizes[3] = {5, 0, 3};
+  const uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+  uint8_t list[64];
+  const size_t list_size = jsqat::EncodeTensorList(3, sizes, data, list, sizeof(list));
+  Check(list_size == jsqat::TensorListBytes(3, 8) && list_size == 4 + 12 + 8, "tensor list size");
+  Check(list[0] == 3 && list[1] == 0 && list[4] == 5 && list[8] == 0 && list[12] == 3, "tensor list table");
+  const uint8_t* body = nullptr;
+  size_t bad_index = 99, bad_size = 99;
+  Check(jsqat::CheckTensorList(list, list_size, 3, sizes, &body, &bad_index, &bad_size) == jsqat::kTensorListOk &&
+            body == list + 16 && std::memcmp(body, data, 8) == 0,
+        "tensor list round trip");
+  Check(jsqat::CheckTensorList(list, list_size, 2, sizes, &body, &bad_index, &bad_size) == jsqat::kTensorListBadCount,
+        "tensor count checked");
+  const size_t other_sizes[3] = {5, 1, 2};
+  Check(jsqat::CheckTensorList(list, list_size, 3, other_sizes, &body, &bad_index, &bad_size) ==
+                jsqat::kTensorListBadSize &&
+            bad_index == 1 && bad_size == 0,
+        "tensor size checked and named");
+  Check(jsqat::CheckTensorList(list, list_size - 1, 3, sizes, &body, &bad_index, &bad_size) ==
+            jsqat::kTensorListTruncated,
+        "truncated tensor list");
+  Check(jsqat::CheckTensorList(list, 2, 3, sizes, &body, &bad_index, &bad_size) == jsqat::kTensorListTruncated,
+        "tensor list without a header");
+  Check(jsqat::EncodeTensorList(3, sizes, data, list, list_size - 1) == 0, "tensor list refuses a small buffer");
+
   // Self-test over the real golden vectors.
-  static uint8_t output[jsqat::kOutputBytes];
-  const jsqat::GoldenSet golden = {jsqat::kGoldenCount, jsqat::kInputBytes, jsqat::kOutputBytes, jsqat::kGoldenInputs,
-                                   jsqat::kGoldenOutputs};
   current_case = 0;
-  corrupt_at = -1;
-  jsqat::SelfTestResult pass = jsqat::RunSelfTest(golden, Oracle, nullptr, output);
+  corrupt_case = -1;
+  const jsqat::SelfTestResult pass = jsqat::RunSelfTest(kGolden, Oracle, nullptr, output, crcs);
   Check(pass.passed && pass.failures == 0, "self-test passes on the expected outputs");
-  Check(pass.output_crc == jsqat::kExpectedOutputCrc, "self-test CRC equals the expected CRC");
+  for (size_t j = 0; j < jsqat::kOutputCount; ++j) {
+    Check(crcs[j] == jsqat::kExpectedOutputCrc[j], "self-test CRC equals the expected CRC, per output");
+  }
+  CheckCorruption(jsqat::kOutputCount - 1, jsqat::kOutputBytes[jsqat::kOutputCount - 1] - 1,
+                  "one corrupted byte of the last output gives FAIL");
+  CheckCorruption(0, 0, "one corrupted byte of the first output gives FAIL");
 
-  const long flipped = static_cast<long>(jsqat::kGoldenCount * jsqat::kOutputBytes) - 1;
-  current_case = 0;
-  corrupt_at = flipped;
-  jsqat::SelfTestResult fail = jsqat::RunSelfTest(golden, Oracle, nullptr, output);
-  Check(!fail.passed && fail.failures == 1, "one corrupted byte gives FAIL");
-  Check(fail.first_case == jsqat::kGoldenCount - 1 && fail.first_byte == jsqat::kOutputBytes - 1,
-        "FAIL names the corrupted case and byte");
-  Check(fail.output_crc != jsqat::kExpectedOutputCrc, "corruption changes the CRC");
-
-  std::printf("%s: %d failure(s)\n", failures ? "FAIL" : "PASS", failures);
+  std::printf("%s: %d failure(s), %u inputs, %u outputs, %u cases\n", failures ? "FAIL" : "PASS", failures,
+              static_cast<unsigned>(jsqat::kInputCount), static_cast<unsigned>(jsqat::kOutputCount),
+              static_cast<unsigned>(jsqat::kGoldenCount));
   return failures ? 1 : 0;
 }

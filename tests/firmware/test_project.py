@@ -134,7 +134,7 @@ def test_golden_vectors_equal_the_emulator_and_tflm(tmp_path, small_model):
     assert np.array_equal(reference.outputs[0].reshape(6, -1), expected)
     import zlib
 
-    assert zlib.crc32(expected.tobytes()) == result.expected_crc
+    assert result.output_crcs == [zlib.crc32(expected.tobytes())]
 
 
 def test_a_compressed_build_registers_decode(tmp_path):
@@ -205,3 +205,167 @@ def test_build_never_imports_tensorflow(tmp_path, small_model):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert "clean" in result.stdout, result.stderr[-2000:]
+
+
+# --- several inputs and outputs -----------------------------------------------------
+
+
+def _multi_io_models() -> list:
+    """The Keras-made two-input/two-output model, and the real corpus models with several
+    inputs or outputs that the real TFLM interpreter runs."""
+    from tests.firmware.io_models import multi_io_model
+
+    params = [pytest.param(multi_io_model, id="keras-2in-2out")]
+    try:
+        from tests.corpus_models import corpus_params
+    except ImportError:
+        return params
+    for param in corpus_params(tflm="runs", tag="multi-io"):
+        model = param.values[0]
+        params.append(pytest.param(lambda model=model: model.path, id=model.file, marks=param.marks))
+    return params
+
+
+MULTI_IO = _multi_io_models()
+
+
+def _build_or_skip(path: Path, out: Path, **options):
+    """build_project, skipping (with the reason) models the emulator cannot run yet."""
+    from jsqat_embed.errors import UnsupportedModelError
+
+    try:
+        return build_project(path, load_board(options.pop("board", "rpi-pico")), out,
+                             build_system=options.pop("build_system", "cmake"), **options)
+    except UnsupportedModelError as exc:
+        pytest.skip(f"the emulator cannot compute golden vectors for {path.name}: {exc}"[:300])
+
+
+def _golden_tensors(text: str, name: str, cases: int, sizes: list[int]) -> list[list[bytes]]:
+    """Per case, per tensor, the bytes of kGoldenInputs/kGoldenOutputs (cases back to back)."""
+    data = _hex_array(text, name)
+    assert len(data) == cases * sum(sizes)
+    result, offset = [], 0
+    for _ in range(cases):
+        row = []
+        for size in sizes:
+            row.append(data[offset : offset + size])
+            offset += size
+        result.append(row)
+    return result
+
+
+@pytest.mark.parametrize("make_model", MULTI_IO)
+def test_multi_io_golden_vectors_and_crcs_equal_tflm(tmp_path, make_model):
+    """Every input tensor of every case goes through the real TFLM interpreter; every output
+    tensor it computes equals the golden bytes, and each output's CRC-32 is in the project."""
+    import zlib
+
+    from jsqat_embed.tflite import read_model
+
+    path = make_model()
+    out = tmp_path / "fw"
+    result = _build_or_skip(path, out, golden=4, seed=3)
+    model = read_model(path)
+    assert len(model.inputs) + len(model.outputs) > 2
+    text = (out / "src" / "golden_data.cc").read_text()
+    inputs = _golden_tensors(text, "kGoldenInputs", 4, [t.nbytes for t in model.inputs])
+    arrays = [np.concatenate([np.frombuffer(case[i], t.dtype).reshape(t.shape) for case in inputs])
+              for i, t in enumerate(model.inputs)]
+    reference = run_reference("tflm", path, arrays)
+    assert reference.ok, reference.error
+    assert len(reference.outputs) == len(model.outputs)
+    sizes = [o.nbytes // 4 for o in reference.outputs]
+    outputs = _golden_tensors(text, "kGoldenOutputs", 4, sizes)
+    for j, theirs in enumerate(reference.outputs):
+        per_case = np.ascontiguousarray(theirs).reshape(4, -1)
+        for case in range(4):
+            assert outputs[case][j] == per_case[case].tobytes(), (j, case)
+    expected_crcs = [zlib.crc32(np.ascontiguousarray(o).tobytes()) for o in reference.outputs]
+    assert result.output_crcs == expected_crcs
+    header = (out / "src" / "golden_data.h").read_text()
+    assert "kExpectedOutputCrc[kOutputCount] = { " + ", ".join(f"0x{c:08x}u" for c in expected_crcs) + " };" in header
+    manifest = json.loads((out / "jsqat_project.json").read_text())
+    assert manifest["protocol_version"] == 2
+    assert manifest["expected_output_crc32"] == [f"{c:08x}" for c in expected_crcs]
+    assert [(t["dtype"], t["bytes"]) for t in manifest["outputs"]] == \
+        [(str(o.dtype), o.nbytes // 4) for o in reference.outputs]
+    config = (out / "src" / "model_config.h").read_text()
+    assert f"kInputBytes[kInputCount] = {{ {', '.join(str(t.nbytes) for t in model.inputs)} }};" in config
+
+
+@pytest.mark.parametrize("make_model", MULTI_IO)
+def test_multi_io_firmware_core_compiles_and_its_unit_tests_pass_on_the_host(tmp_path, make_model):
+    if shutil.which("g++") is None:
+        pytest.skip("g++ is not installed")
+    out = tmp_path / "fw"
+    _build_or_skip(make_model(), out, golden=3)
+    src = _sources(out)
+    for name in ("jsqat_core.cc", "jsqat_selftest.cc", "model_data.cc", "golden_data.cc"):
+        result = subprocess.run(["g++", "-O1", *WARNINGS, "-c", name, "-o", str(tmp_path / (name + ".o"))], cwd=src,
+                                capture_output=True, text=True)
+        assert result.returncode == 0, f"{name}:\n{result.stderr}"
+    binary = tmp_path / "core_test"
+    compile_ = subprocess.run(["g++", "-O1", *WARNINGS, f"-I{src}", str(HERE / "core_test.cc"),
+                               str(src / "jsqat_core.cc"), str(src / "jsqat_selftest.cc"), str(src / "golden_data.cc"),
+                               "-o", str(binary)], capture_output=True, text=True)
+    assert compile_.returncode == 0, compile_.stderr
+    run = subprocess.run([str(binary)], capture_output=True, text=True)
+    assert run.returncode == 0 and "PASS: 0 failure(s)" in run.stdout, run.stdout
+
+
+@pytest.mark.parametrize("target", list(COMPILERS))
+def test_generated_app_compiles_warning_free_against_tflm_headers(tmp_path, target):
+    """jsqat_app.cc (interpreter, tensor copies, protocol loop) for a two-input/two-output
+    model, -Wall -Wextra -Werror, TFLM's headers as system headers. Needs TFLM's sources."""
+    import os
+
+    from tests.firmware.io_models import multi_io_model
+
+    tflm = os.environ.get("JSQAT_TFLM_SRC")
+    if not tflm:
+        pytest.skip("JSQAT_TFLM_SRC is not set: TFLM's headers are needed (see tests/tflm_targets.py)")
+    command = COMPILERS[target]
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"{command[0]} is not installed")
+    out = tmp_path / "fw"
+    build_project(multi_io_model(), load_board("rpi-pico"), out, build_system="cmake", golden=2)
+    extra = [p for p in os.environ.get("JSQAT_TFLM_INCLUDES", "").split(os.pathsep) if p]
+    includes = [flag for path in (tflm, *extra) for flag in ("-isystem", path)]
+    result = subprocess.run([*command, *WARNINGS, "-DTF_LITE_STATIC_MEMORY", "-I.", *includes, "-c", "jsqat_app.cc",
+                             "-o", str(tmp_path / "app.o")], cwd=out / "src", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+
+def test_cli_build_lists_every_tensor_and_one_crc_per_output(tmp_path):
+    from tests.firmware.io_models import multi_io_model
+
+    result = CliRunner().invoke(create_app(), ["build", str(multi_io_model()), "--board", "pico", "-o",
+                                               str(tmp_path / "fw"), "--golden", "2"])
+    assert result.exit_code == 0, result.output
+    assert "  input 0 'features': int8[1x8], 8 bytes\n" in result.output
+    assert "  input 1 'serving_default_image:0': float32[1x16x16x3], 3,072 bytes\n" in result.output
+    assert "  output 1 'heatmap': int8[1x7x7x2], 98 bytes\n" in result.output
+    assert re.search(r"self-test: 2 golden cases, expected outputs crc32 [0-9a-f]{8} [0-9a-f]{8} \(one per output\)",
+                     result.output)
+    data = json.loads(CliRunner().invoke(create_app(), ["build", str(multi_io_model()), "--board", "pico", "-o",
+                                                        str(tmp_path / "fw2"), "--golden", "2", "--json"]).output)
+    assert len(data["expected_output_crc32"]) == 2 and [t["name"] for t in data["inputs"]][0] == "features"
+
+
+def test_build_refuses_golden_images_for_a_multi_input_model(tmp_path):
+    from tests.firmware.io_models import multi_io_model
+
+    result = CliRunner().invoke(create_app(), ["build", str(multi_io_model()), "--board", "pico", "-o",
+                                               str(tmp_path / "fw"), "--golden-images", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--golden-images: images need a model with exactly one image input; this model has 2 inputs" in result.output
+    assert not (tmp_path / "fw").exists()
+
+
+def test_build_refuses_a_fully_float_model(tmp_path):
+    from tests.firmware.io_models import float_model
+
+    path = float_model()
+    result = CliRunner().invoke(create_app(), ["build", str(path), "--board", "pico", "-o", str(tmp_path / "fw")])
+    assert result.exit_code == 2
+    assert result.output == f"error: {path.name}: fully floating-point model; quantize it first (int8)\n"

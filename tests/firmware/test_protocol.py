@@ -1,17 +1,20 @@
 """The serial frame protocol's host side, and serial-verify against a fake device on a pseudo-terminal.
 
 The fake device behaves like the generated firmware's loop: it prints log lines,
-reads framed inputs, answers with framed outputs (computed by the emulator, or
-deliberately wrong) or an error frame.
+reads framed input tensor lists, answers with framed output tensor lists (computed
+by the emulator, or deliberately wrong) or an error frame. The same host code
+against the real generated firmware under QEMU is in test_qemu.py.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pty
 import struct
 import threading
+import tty
 import zlib
 
 import numpy as np
@@ -22,11 +25,12 @@ from jsqat_embed.cli.main import create_app
 from jsqat_embed.emulator import Emulator
 from jsqat_embed.firmware import protocol
 from jsqat_embed.training.zoo import zoo_model
+from tests.firmware.io_models import float_model, multi_io_model
 
 
 def test_frame_layout_and_round_trip():
     frame = protocol.encode_frame(protocol.FRAME_INPUT, b"\x01" * 8, b"abc")
-    assert frame[:4] == b"JSQF" and frame[4] == 1 and frame[5] == 1
+    assert frame[:4] == b"JSQF" and frame[4] == 2 and frame[5] == 1
     assert struct.unpack_from("<I", frame, 16)[0] == 3
     assert struct.unpack_from("<I", frame, len(frame) - 4)[0] == zlib.crc32(frame[:-4])
     decoded, used = protocol.decode_frame(b"noise\n" + frame + b"rest")
@@ -45,10 +49,34 @@ def test_incomplete_and_corrupt_frames():
         protocol.decode_frame(frame, max_payload=2)
 
 
-class FakeDevice(threading.Thread):
-    """The firmware's serial loop, in Python, on the slave side of a pty."""
+def test_a_version_1_frame_names_old_firmware():
+    old = bytearray(protocol.encode_frame(protocol.FRAME_OUTPUT, bytes(8), b"xyz"))
+    old[4] = 1
+    with pytest.raises(protocol.ProtocolError, match=r"version 1, expected 2 \(firmware built by an older"):
+        protocol.decode_frame(bytes(old))
 
-    def __init__(self, fd: int, model_bytes: bytes, corrupt_sample: int | None = None, wrong_hash: bool = False):
+
+def test_tensor_list_layout_and_round_trip():
+    tensors = [b"\x01\x02\x03", b"", bytes(range(7))]
+    payload = protocol.encode_tensor_list(tensors)
+    # count 3, reserved 0, sizes 3 0 7, then the bytes back to back (docs/protocol.md)
+    assert payload[:16] == struct.pack("<HH3I", 3, 0, 3, 0, 7)
+    assert payload[16:] == b"".join(tensors)
+    assert protocol.tensor_list_size([3, 0, 7]) == len(payload) == 26
+    assert protocol.decode_tensor_list(payload) == tensors
+    with pytest.raises(protocol.ProtocolError, match="declares 10 data bytes, carries 9"):
+        protocol.decode_tensor_list(payload[:-1])
+    with pytest.raises(protocol.ProtocolError, match="ends inside its size table"):
+        protocol.decode_tensor_list(payload[:10])
+    with pytest.raises(protocol.ProtocolError, match="no header"):
+        protocol.decode_tensor_list(b"\x01")
+
+
+class FakeDevice(threading.Thread):
+    """The firmware's serial loop, in Python, on the master side of a pty."""
+
+    def __init__(self, fd: int, model_bytes: bytes, corrupt_sample: int | None = None, corrupt_output: int = 0,
+                 wrong_hash: bool = False, drop_last_output: bool = False):
         super().__init__(daemon=True)
         self.fd = fd
         self.emulator = Emulator(model_bytes)
@@ -56,7 +84,22 @@ class FakeDevice(threading.Thread):
         if wrong_hash:
             self.hash = bytes(8)
         self.corrupt_sample = corrupt_sample
-        self.input_shape = (1, *self.emulator.inputs[0].shape[1:])
+        self.corrupt_output = corrupt_output
+        self.drop_last_output = drop_last_output
+
+    def answer(self, payload: bytes, sample: int) -> bytes:
+        tensors = protocol.decode_tensor_list(payload)
+        if len(tensors) != len(self.emulator.inputs):
+            return protocol.encode_frame(protocol.FRAME_ERROR, self.hash, b"wrong input count")
+        inputs = [np.frombuffer(data, tensor.dtype).reshape(tensor.shape)
+                  for data, tensor in zip(tensors, self.emulator.inputs)]
+        outputs = [bytearray(np.ascontiguousarray(out).tobytes()) for out in self.emulator.run(*inputs)]
+        if sample == self.corrupt_sample:
+            outputs[self.corrupt_output][0] ^= 0x80
+        if self.drop_last_output:
+            outputs = outputs[:-1]
+        body = struct.pack("<I", 1234 + sample) + protocol.encode_tensor_list([bytes(o) for o in outputs])
+        return protocol.encode_frame(protocol.FRAME_OUTPUT, self.hash, body)
 
     def run(self):
         os.write(self.fd, b"jsqat: self-test PASS 8/8 bit-exact\r\n")
@@ -74,13 +117,7 @@ class FakeDevice(threading.Thread):
                 buffer = buffer[used:]
                 if frame is None:
                     break
-                x = np.frombuffer(frame.payload, np.int8).reshape(self.input_shape)
-                (out,) = self.emulator.run(x)
-                data = bytearray(np.ascontiguousarray(out).tobytes())
-                if sample == self.corrupt_sample:
-                    data[0] ^= 0x80
-                reply = protocol.encode_frame(protocol.FRAME_OUTPUT, self.hash, struct.pack("<I", 1234 + sample) + data)
-                os.write(self.fd, reply)
+                os.write(self.fd, self.answer(frame.payload, sample))
                 sample += 1
 
 
@@ -91,24 +128,23 @@ def model_path():
 
 def _pty_device(model_path, **kwargs):
     master, slave = pty.openpty()
-    import tty
-
     tty.setraw(slave)  # no echo, no line editing: a byte pipe like a USB CDC port
     device = FakeDevice(master, model_path.read_bytes(), **kwargs)  # the device holds the master side
     device.start()
     return master, slave, os.ttyname(slave)  # the host opens the slave, as it would /dev/ttyACM0
 
 
-def test_serial_verify_against_an_honest_device(model_path):
-    master, slave, name = _pty_device(model_path)
+def _serial_verify(model_path, *args, **device_options):
+    master, slave, name = _pty_device(model_path, **device_options)
     try:
-        result = CliRunner().invoke(create_app(), ["serial-verify", "--port", name, "--model", str(model_path),
-                                                   "--random", "5", "--json"])
+        return CliRunner().invoke(create_app(), ["serial-verify", "--port", name, "--model", str(model_path), *args])
     finally:
         os.close(slave)
-    assert result.exit_code == 0, result.output
-    import json
 
+
+def test_serial_verify_against_an_honest_device(model_path):
+    result = _serial_verify(model_path, "--random", "5", "--json")
+    assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     assert data["bit_exact"] == 5 and data["samples"] == 5
     assert data["device_latency_us"]["min"] == 1234
@@ -116,24 +152,14 @@ def test_serial_verify_against_an_honest_device(model_path):
 
 
 def test_serial_verify_catches_one_wrong_byte(model_path):
-    master, slave, name = _pty_device(model_path, corrupt_sample=2)
-    try:
-        result = CliRunner().invoke(create_app(), ["serial-verify", "--port", name, "--model", str(model_path),
-                                                   "--random", "4"])
-    finally:
-        os.close(slave)
+    result = _serial_verify(model_path, "--random", "4", corrupt_sample=2)
     assert result.exit_code == 1, result.output
-    assert "3/4 outputs NOT bit-exact" in result.output
+    assert "3/4 samples NOT bit-exact" in result.output
     assert "sample 2: first differing byte 0" in result.output
 
 
 def test_serial_verify_refuses_a_device_running_another_model(model_path):
-    master, slave, name = _pty_device(model_path, wrong_hash=True)
-    try:
-        result = CliRunner().invoke(create_app(), ["serial-verify", "--port", name, "--model", str(model_path),
-                                                   "--random", "1", "--timeout", "5"])
-    finally:
-        os.close(slave)
+    result = _serial_verify(model_path, "--random", "1", "--timeout", "5", wrong_hash=True)
     assert result.exit_code == 2 and "different model" in result.output
 
 
@@ -141,3 +167,46 @@ def test_serial_verify_names_a_missing_port(model_path, tmp_path):
     result = CliRunner().invoke(create_app(), ["serial-verify", "--port", str(tmp_path / "ttyNONE"), "--model",
                                                str(model_path)])
     assert result.exit_code == 2 and "cannot open serial port" in result.output
+
+
+# --- several inputs and outputs ------------------------------------------------------
+
+
+def test_serial_verify_sends_every_input_and_checks_every_output():
+    path = multi_io_model()
+    result = _serial_verify(path, "--random", "4", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["bit_exact"] == 4 and [o["bytes"] for o in data["outputs"]] == [12, 98]
+
+
+@pytest.mark.parametrize("output", [0, 1])
+def test_serial_verify_names_the_output_that_differs(output):
+    path = multi_io_model()
+    result = _serial_verify(path, "--random", "3", corrupt_sample=1, corrupt_output=output)
+    assert result.exit_code == 1, result.output
+    name = Emulator(path).outputs[output].name
+    assert "2/3 samples NOT bit-exact with the emulator (= TFLM reference kernels) (all 2 outputs compared)" \
+        in result.output
+    assert f"sample 1: output {output} '{name}' first differing byte 0" in result.output
+
+
+def test_serial_verify_refuses_an_answer_missing_an_output():
+    result = _serial_verify(multi_io_model(), "--random", "1", "--timeout", "5", drop_last_output=True)
+    assert result.exit_code == 2
+    assert "output frame carries 1 tensors, the model has 2 outputs" in result.output
+
+
+def test_serial_verify_images_need_one_image_input(tmp_path):
+    result = CliRunner().invoke(create_app(), ["serial-verify", "--port", str(tmp_path / "unused"), "--model",
+                                               str(multi_io_model()), "--images", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "--images: images need a model with exactly one image input; this model has 2 inputs" in result.output
+
+
+def test_serial_verify_refuses_a_fully_float_model(tmp_path):
+    path = float_model()
+    result = CliRunner().invoke(create_app(), ["serial-verify", "--port", str(tmp_path / "unused"), "--model",
+                                               str(path)])
+    assert result.exit_code == 2
+    assert result.output == f"error: {path.name}: fully floating-point model; quantize it first (int8)\n"

@@ -1,5 +1,6 @@
 """Exact integer products through floating-point BLAS, and the requantization step
-shared by CONV_2D, DEPTHWISE_CONV_2D and FULLY_CONNECTED.
+shared by CONV_2D, DEPTHWISE_CONV_2D, FULLY_CONNECTED and TRANSPOSE_CONV (int8, and
+16x8: int16 activations, int8 weights).
 
 Why floating point: numpy's integer matmul does not use BLAS and is an order of
 magnitude slower. A float product of integers is exact as long as every partial
@@ -48,10 +49,33 @@ def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, outpu
 
 
 def requantize(accumulator: np.ndarray, multipliers, shifts, output_zero_point: int, activation_min: int,
-               activation_max: int, dtype: str = "int8") -> np.ndarray:
-    """int32 accumulators (channels last) -> output type, as the reference kernels finish."""
-    scaled = fixedpoint.multiply_by_quantized_multiplier(accumulator, multipliers, shifts)
+               activation_max: int, dtype: str = "int8", int64_accumulator: bool = False) -> np.ndarray:
+    """Accumulators (channels last) -> output type, as the reference kernels finish.
+
+    int32 accumulators go through ``MultiplyByQuantizedMultiplier(int32_t ...)``;
+    the 16x8 kernels' int64 accumulators (``int64_accumulator``) through its int64
+    overload, which rounds differently.
+    """
+    if int64_accumulator:
+        scaled = fixedpoint.multiply_by_quantized_multiplier_int64(accumulator, multipliers, shifts)
+    else:
+        scaled = fixedpoint.multiply_by_quantized_multiplier(accumulator, multipliers, shifts)
     return np.clip(scaled + output_zero_point, activation_min, activation_max).astype(dtype)
+
+
+def int16_accumulator_is_int64(kernel, bias_index: int = 2) -> bool:
+    """Which accumulator a 16x8 CONV_2D / FULLY_CONNECTED / TRANSPOSE_CONV uses in TFLM.
+
+    int32 when the bias is int32, or when there is no bias and the options'
+    ``quantized_bias_type`` says INT32 (``requires_int32_accum`` in conv.cc and
+    fully_connected.cc); int64 otherwise.
+    """
+    bias = kernel.tensor(bias_index)
+    if bias is not None:
+        if bias.dtype not in ("int32", "int64"):
+            kernel.unsupported(f"bias type {bias.dtype} with int16 input (TFLM: \"Bias type not supported\")", bias)
+        return bias.dtype == "int64"
+    return kernel.op.options.get("quantized_bias_type", "FLOAT32") != "INT32"
 
 
 def rows_per_chunk(row_bytes: int) -> int:

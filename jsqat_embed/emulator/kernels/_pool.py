@@ -1,4 +1,4 @@
-"""Shared geometry of AVERAGE_POOL_2D and MAX_POOL_2D (TFLM ``reference_integer_ops`` pooling.h)."""
+"""Shared geometry of AVERAGE_POOL_2D and MAX_POOL_2D, int8 and int16 (TFLM ``reference_integer_ops`` pooling.h)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,13 @@ class Pool2D(Kernel):
         input_tensor, output = self.op.input(0), self.op.outputs[0]
         for tensor in (input_tensor, output):
             self.require_quantized(tensor)
-        if output.dtype != "int8" or len(input_tensor.shape) != 4 or len(output.shape) != 4:
-            self.unsupported("pooling needs 4-D int8 input and output")
+        if (output.dtype not in ("int8", "int16") or output.dtype != input_tensor.dtype
+                or len(input_tensor.shape) != 4 or len(output.shape) != 4):
+            self.unsupported("pooling needs 4-D int8 or int16 input and output of one type")
+        if (abs(float(np.float32(input_tensor.scale) - np.float32(output.scale))) > 1.0e-6
+                or input_tensor.zero_point != output.zero_point):
+            self.unsupported("input and output quantization must be the same (TFLM requires it)", output)
+        self.dtype = output.dtype
         options = self.op.options
         self.kernel_hw = (options["filter_height"], options["filter_width"])
         self.stride = (options["stride_h"], options["stride_w"])
@@ -31,7 +36,7 @@ class Pool2D(Kernel):
         self.pad = (padding_before(height, self.kernel_hw[0], self.stride[0], 1, out_h),
                     padding_before(width, self.kernel_hw[1], self.stride[1], 1, out_w))
         self.activation = fixedpoint.activation_range_quantized(
-            options["fused_activation_function"], output.scale, output.zero_point)
+            options["fused_activation_function"], output.scale, output.zero_point, output.dtype)
         # Valid taps per output position: windows hanging over the edge count fewer.
         ones = np.ones((1, height, width, 1), dtype=np.int32)
         self.counts = self.windows(ones, 0).sum(axis=(3, 4))[0]  # (out_h, out_w, 1)

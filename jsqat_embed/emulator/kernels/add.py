@@ -1,7 +1,10 @@
-"""ADD: int8 as TFLM's ``reference_integer_ops::Add`` / ``BroadcastAdd6DSlow``; float32 exactly.
+"""ADD: int8 as TFLM's ``reference_integer_ops::Add`` / ``BroadcastAdd6DSlow``, int16 as
+``reference_ops::AddGeneralParamScale`` / ``BroadcastAdd6DSlow``; float32 exactly.
 
 Quantized: both operands are rescaled to a common scale with 20 bits of
-headroom (``left_shift``), summed, and rescaled to the output.
+headroom (``left_shift``; 15 for int16), summed, and rescaled to the output.
+TFLM always takes this general path for int16: it passes ``pot_scale = false``
+whatever the model's ``pot_scale_int16`` option says.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ FLOAT_ACTIVATIONS = {"NONE": (-np.inf, np.inf), "RELU": (0.0, np.inf), "RELU6": 
 
 
 class Add(Kernel):
-    #: SUB computes its Prepare in float; ADD in double
+    #: compute Prepare's multipliers in float, as sub_common.cc at 90b983c does (see sub.py); ADD uses double
     float_prepare = False
 
     def prepare(self) -> None:
@@ -35,7 +38,8 @@ class Add(Kernel):
         for tensor in (*self.operands, output):
             self.require_quantized(tensor)
         self.params = _elementwise.quantized_add_sub_params(*self.operands, output, float_twice_max=self.float_prepare)
-        self.activation = fixedpoint.activation_range_quantized(activation, output.scale, output.zero_point)
+        self.activation = fixedpoint.activation_range_quantized(activation, output.scale, output.zero_point,
+                                                                output.dtype)
 
     def combine(self, a, b):
         return a + b

@@ -1,4 +1,4 @@
-"""AVERAGE_POOL_2D, int8: TFLM's ``reference_integer_ops::AveragePool``.
+"""AVERAGE_POOL_2D, int8 and int16: TFLM's ``reference_integer_ops::AveragePool``.
 
 The mean of the taps inside the image (padding is not counted), rounded half
 away from zero with C's truncating division, then clamped to the activation.
@@ -22,7 +22,7 @@ class AveragePool2D(Pool2D):
         half = counts // 2
         # (acc + n/2) / n for positive sums, (acc - n/2) / n otherwise; C division truncates
         mean = np.where(total > 0, (total + half) // counts, -((-total + half) // counts))
-        result = np.clip(mean, *self.activation).astype(np.int8)
+        result = np.clip(mean, *self.activation).astype(self.dtype)
         return [result.reshape(x.shape[0], *output.shape)]
 
 

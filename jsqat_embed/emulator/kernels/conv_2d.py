@@ -1,4 +1,4 @@
-"""CONV_2D, int8: TFLM's ``reference_integer_ops::ConvPerChannel``.
+"""CONV_2D, int8 and 16x8: TFLM's ``reference_integer_ops::ConvPerChannel`` overloads.
 
 Per output element: acc = sum over taps inside the image of
 filter * (input - input_zero_point), plus bias; then the per-channel
@@ -6,6 +6,11 @@ filter * (input - input_zero_point), plus bias; then the per-channel
 clamp. Taps outside the image are skipped in the C; here the input is padded
 with zeros *after* subtracting the zero point, which adds the same nothing.
 Grouped convolutions (input depth a multiple of the filter's) are supported.
+
+16x8 (int16 input and output, int8 filter): the C's overload uses neither the
+input nor the output zero point, and accumulates in int64 with an int64 bias
+(requantized by the int64 ``MultiplyByQuantizedMultiplier``), or in int32 when
+the bias is int32 (conv.cc's ``requires_int32_accum``).
 """
 
 from __future__ import annotations
@@ -44,8 +49,12 @@ class Conv2D(Kernel):
         output = op.outputs[0]
         for tensor in (self.input_tensor, filter_tensor, output):
             self.require_quantized(tensor)
-        if filter_tensor.dtype != "int8" or output.dtype != "int8":
-            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype}: only int8 is emulated")
+        dtype = self.input_tensor.dtype
+        if filter_tensor.dtype != "int8" or output.dtype != dtype:
+            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype} with {dtype} input: "
+                             f"only int8 filters and an output of the input's type are emulated")
+        self.output_dtype = dtype
+        self.int64_accumulator = dtype == "int16" and _gemm.int16_accumulator_is_int64(self)
         weights = self.constant(1).astype(np.int64)  # (Cout, kh, kw, Cin_per_group)
         if weights.ndim != 4 or len(self.input_tensor.shape) != 4 or len(output.shape) != 4:
             self.unsupported("CONV_2D needs 4-D input, filter and output")
@@ -69,15 +78,17 @@ class Conv2D(Kernel):
                     padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
         self.kernel_hw = (kh, kw)
         self.groups = in_channels // filter_depth
-        self.input_zero_point = self.input_tensor.zero_point
-        self.output_zero_point = output.zero_point
+        # the 16x8 overload reads neither zero point
+        self.input_zero_point = self.input_tensor.zero_point if dtype == "int8" else 0
+        self.output_zero_point = output.zero_point if dtype == "int8" else 0
         self.multipliers, self.shifts = _gemm.per_channel_multipliers(
             self.input_tensor.scale, filter_tensor.quantization.scale, output.scale, out_channels)
         self.activation = fixedpoint.activation_range_quantized(
-            options["fused_activation_function"], output.scale, output.zero_point)
+            options["fused_activation_function"], output.scale, output.zero_point, dtype)
         self.bias = self.constant(2).astype(np.int64) if bias_tensor is not None else np.zeros(out_channels, np.int64)
         depth = kh * kw * filter_depth
-        self.compute_dtype = _gemm.exact_dtype(depth, 255, int(np.abs(weights).max(initial=0)))
+        max_input = 255 if dtype == "int8" else 1 << 15
+        self.compute_dtype = _gemm.exact_dtype(depth, max_input, int(np.abs(weights).max(initial=0)))
         per_group = out_channels // self.groups
         # (groups, K, Cout_per_group): tap-major, input channel fastest, like the filter layout
         self.weights = (weights.reshape(self.groups, per_group, depth).transpose(0, 2, 1).astype(self.compute_dtype))
@@ -93,7 +104,7 @@ class Conv2D(Kernel):
         rows = batch.shape[0] * out_h
         depth = self.weights.shape[1]
         step = _gemm.rows_per_chunk(out_w * depth * self.groups * self.compute_dtype.itemsize * 2)
-        result = np.empty((rows, out_w, out_channels), dtype=np.int8)
+        result = np.empty((rows, out_w, out_channels), dtype=self.output_dtype)
         flat = windows.reshape(rows, out_w, *windows.shape[3:])
         for start in range(0, rows, step):
             chunk = flat[start : start + step]
@@ -104,9 +115,11 @@ class Conv2D(Kernel):
                 taps = chunk[..., group * self.filter_depth : (group + 1) * self.filter_depth].reshape(count, depth)
                 acc[:, group * per_group : (group + 1) * per_group] = taps @ self.weights[group]
             acc += self.bias
-            acc = fixedpoint.wrap_int32(acc)
+            if not self.int64_accumulator:
+                acc = fixedpoint.wrap_int32(acc)
             result[start : start + step] = _gemm.requantize(
-                acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation
+                acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation,
+                dtype=self.output_dtype, int64_accumulator=self.int64_accumulator,
             ).reshape(chunk.shape[0], out_w, out_channels)
         return [result.reshape(samples, *output.shape)]
 

@@ -1,8 +1,13 @@
-"""DEPTHWISE_CONV_2D, int8: TFLM's ``reference_integer_ops::DepthwiseConvPerChannel``.
+"""DEPTHWISE_CONV_2D, int8 and 16x8: TFLM's ``reference_integer_ops::DepthwiseConvPerChannel``.
 
 Output channel c reads input channel c // depth_multiplier. The sum over the
 kh x kw taps runs as one vectorized multiply-add per tap (at most a few dozen
 Python iterations), exact in int32 like the C accumulator.
+
+16x8 (int16 input and output, int8 filter): no zero points, an int64
+accumulator and bias, the int64 ``MultiplyByQuantizedMultiplier``. TFLM reads
+the bias as int64 whatever its type (depthwise_conv.cc), so only an int64 bias
+(or none) is emulated.
 """
 
 from __future__ import annotations
@@ -24,8 +29,14 @@ class DepthwiseConv2D(Kernel):
         output = op.outputs[0]
         for tensor in (input_tensor, filter_tensor, output):
             self.require_quantized(tensor)
-        if filter_tensor.dtype != "int8" or output.dtype != "int8":
-            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype}: only int8 is emulated")
+        dtype = input_tensor.dtype
+        if filter_tensor.dtype != "int8" or output.dtype != dtype:
+            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype} with {dtype} input: "
+                             f"only int8 filters and an output of the input's type are emulated")
+        if dtype == "int16" and bias_tensor is not None and bias_tensor.dtype != "int64":
+            self.unsupported(f"{bias_tensor.dtype} bias with int16 input: TFLM's 16x8 kernel reads it as int64",
+                             bias_tensor)
+        self.output_dtype = dtype
         weights = self.constant(1).astype(np.int64)  # (1, kh, kw, Cout)
         if weights.ndim != 4 or weights.shape[0] != 1 or len(input_tensor.shape) != 4 or len(output.shape) != 4:
             self.unsupported("DEPTHWISE_CONV_2D needs a (1, kh, kw, C) filter and 4-D input and output")
@@ -48,29 +59,35 @@ class DepthwiseConv2D(Kernel):
                     padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
         self.kernel_hw = (kh, kw)
         self.weights = weights[0].astype(np.int32)  # (kh, kw, Cout)
-        self.input_zero_point = input_tensor.zero_point
-        self.output_zero_point = output.zero_point
+        # the 16x8 overload reads neither zero point
+        self.input_zero_point = input_tensor.zero_point if dtype == "int8" else 0
+        self.output_zero_point = output.zero_point if dtype == "int8" else 0
+        self.accumulator = np.int32 if dtype == "int8" else np.int64
         self.multipliers, self.shifts = _gemm.per_channel_multipliers(
             input_tensor.scale, filter_tensor.quantization.scale, output.scale, out_channels)
         self.activation = fixedpoint.activation_range_quantized(
-            options["fused_activation_function"], output.scale, output.zero_point)
+            options["fused_activation_function"], output.scale, output.zero_point, dtype)
         self.bias = self.constant(2).astype(np.int64) if bias_tensor is not None else np.zeros(out_channels, np.int64)
 
     def eval(self, inputs):
         x = inputs[0]
         output = self.op.outputs[0]
-        batch = x.reshape(-1, *x.shape[2:]).astype(np.int32) - np.int32(self.input_zero_point)
+        batch = x.reshape(-1, *x.shape[2:]).astype(self.accumulator) - self.accumulator(self.input_zero_point)
         if self.depth_multiplier > 1:
             batch = np.repeat(batch, self.depth_multiplier, axis=-1)
         out_h, out_w = output.shape[1:3]
         windows = padded_windows(batch, self.kernel_hw, self.stride, self.dilation, self.pad, (out_h, out_w))
-        acc = np.zeros((batch.shape[0], out_h, out_w, batch.shape[3]), dtype=np.int32)
+        acc = np.zeros((batch.shape[0], out_h, out_w, batch.shape[3]), dtype=self.accumulator)
         kh, kw = self.kernel_hw
         for ty in range(kh):
             for tx in range(kw):
                 acc += windows[:, :, :, ty, tx, :] * self.weights[ty, tx]
-        acc = fixedpoint.wrap_int32(acc.astype(np.int64) + self.bias)
-        result = _gemm.requantize(acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation)
+        wide = self.accumulator is np.int64
+        acc = acc.astype(np.int64) + self.bias
+        if not wide:
+            acc = fixedpoint.wrap_int32(acc)
+        result = _gemm.requantize(acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation,
+                                  dtype=self.output_dtype, int64_accumulator=wide)
         return [result.reshape(x.shape[0], *output.shape)]
 
 

@@ -1,9 +1,14 @@
-"""FULLY_CONNECTED, int8: TFLM's ``reference_integer_ops::FullyConnected`` and
+"""FULLY_CONNECTED, int8 and 16x8: TFLM's ``reference_integer_ops::FullyConnected`` and
 ``FullyConnectedPerChannel``.
 
 The input is flattened to (-1, depth) as TFLM does (every dimension but the last
 is a batch). Per-tensor weights may carry a zero point (``weights_offset``);
 per-channel weights are symmetric.
+
+16x8 (int16 input and output, int8 weights): the same templates with int16
+data; unlike the convolutions they keep the zero points. The accumulator is the
+bias type: int64 (then the int64 ``MultiplyByQuantizedMultiplier``), or int32
+when the bias is int32 (fully_connected.cc's ``requires_int32_accum``).
 """
 
 from __future__ import annotations
@@ -23,9 +28,13 @@ class FullyConnected(Kernel):
         output = op.outputs[0]
         for tensor in (input_tensor, filter_tensor, output):
             self.require_quantized(tensor)
-        if filter_tensor.dtype != "int8" or output.dtype != "int8":
-            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype}: only int8 is emulated")
-        if op.options.get("weights_format", 0) != 0:
+        dtype = input_tensor.dtype
+        if filter_tensor.dtype != "int8" or output.dtype != dtype:
+            self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype} with {dtype} input: "
+                             f"only int8 weights and an output of the input's type are emulated")
+        self.output_dtype = dtype
+        self.int64_accumulator = dtype == "int16" and _gemm.int16_accumulator_is_int64(self)
+        if op.options.get("weights_format", "DEFAULT") != "DEFAULT":
             self.unsupported("shuffled weights format is not supported")
         weights = self.constant(1).astype(np.int64)
         if weights.ndim != 2:
@@ -41,18 +50,22 @@ class FullyConnected(Kernel):
         self.multipliers, self.shifts = _gemm.per_channel_multipliers(
             input_tensor.scale, filter_tensor.quantization.scale, output.scale, units)
         self.activation = fixedpoint.activation_range_quantized(
-            op.options["fused_activation_function"], output.scale, output.zero_point)
+            op.options["fused_activation_function"], output.scale, output.zero_point, dtype)
         self.bias = self.constant(2).astype(np.int64) if bias_tensor is not None else np.zeros(units, np.int64)
         shifted = weights + self.filter_offset
-        self.compute_dtype = _gemm.exact_dtype(depth, 255, int(np.abs(shifted).max(initial=0)))
+        max_input = 255 if dtype == "int8" else (1 << 15) + abs(self.input_zero_point)
+        self.compute_dtype = _gemm.exact_dtype(depth, max_input, int(np.abs(shifted).max(initial=0)))
         self.weights = shifted.T.astype(self.compute_dtype)  # (depth, units)
 
     def eval(self, inputs):
         x = inputs[0]
         output = self.op.outputs[0]
         rows = x.reshape(-1, self.depth).astype(self.compute_dtype) - self.compute_dtype.type(self.input_zero_point)
-        acc = fixedpoint.wrap_int32((rows @ self.weights).astype(np.int64) + self.bias)
-        result = _gemm.requantize(acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation)
+        acc = (rows @ self.weights).astype(np.int64) + self.bias
+        if not self.int64_accumulator:
+            acc = fixedpoint.wrap_int32(acc)
+        result = _gemm.requantize(acc, self.multipliers, self.shifts, self.output_zero_point, *self.activation,
+                                  dtype=self.output_dtype, int64_accumulator=self.int64_accumulator)
         return [result.reshape(x.shape[0], *output.shape)]
 
 

@@ -1,4 +1,4 @@
-"""MAX_POOL_2D, int8: TFLM's ``reference_integer_ops::MaxPool``: the largest tap inside the image."""
+"""MAX_POOL_2D, int8 and int16: TFLM's ``reference_integer_ops::MaxPool``: the largest tap inside the image."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ class MaxPool2D(Pool2D):
         x = inputs[0]
         output = self.op.outputs[0]
         batch = x.reshape(-1, *x.shape[2:])
-        largest = self.windows(batch, -129).max(axis=(3, 4))  # -129: below every int8, never wins
-        result = np.clip(largest, *self.activation).astype(np.int8)
+        below_all = int(np.iinfo(self.dtype).min) - 1  # out-of-image taps never win
+        largest = self.windows(batch, below_all).max(axis=(3, 4))
+        result = np.clip(largest, *self.activation).astype(self.dtype)
         return [result.reshape(x.shape[0], *output.shape)]
 
 

@@ -1,4 +1,4 @@
-"""MEAN, int8: TFLM's ``reference_ops::QuantizedMeanOrSum`` (reduce.h) as reduce_common.cc calls it.
+"""MEAN, int8 and int16: TFLM's ``reference_ops::QuantizedMeanOrSum`` (reduce.h) as reduce_common.cc calls it.
 
 The raw int32 sum over the reduced axes has ``zero_point * count`` removed, and
 the 1/count factor is folded into the multiplier: it is shifted left by
@@ -33,8 +33,9 @@ class Mean(Kernel):
         input_tensor, output = self.op.input(0), self.op.outputs[0]
         for tensor in (input_tensor, output):
             self.require_quantized(tensor)
-        if output.dtype != "int8":
-            self.unsupported(f"output type {output.dtype}")
+        if output.dtype not in ("int8", "int16") or output.dtype != input_tensor.dtype:
+            self.unsupported(f"{input_tensor.dtype} input with {output.dtype} output (int8 or int16, the same type)")
+        self.dtype = output.dtype
         self.axes = resolve_axes(self, len(input_tensor.shape))
         count = int(np.prod([input_tensor.shape[a] for a in self.axes], dtype=np.int64)) if self.axes else 1
         self.count = count
@@ -51,12 +52,13 @@ class Mean(Kernel):
         x = inputs[0]
         output = self.op.outputs[0]
         if self.count == 0:
-            return [np.zeros((x.shape[0], *output.shape), dtype=np.int8)]
+            return [np.zeros((x.shape[0], *output.shape), dtype=self.dtype)]
         axes = tuple(a + 1 for a in self.axes)
         total = fixedpoint.wrap_int32(x.astype(np.int64).sum(axis=axes))
         shifted = fixedpoint.wrap_int32(total - self.input_zero_point * self.count)
         result = fixedpoint.multiply_by_quantized_multiplier(shifted, self.multiplier, self.shift) + self.output_zero_point
-        return [np.clip(result, -128, 127).astype(np.int8).reshape(x.shape[0], *output.shape)]
+        info = np.iinfo(self.dtype)
+        return [np.clip(result, info.min, info.max).astype(self.dtype).reshape(x.shape[0], *output.shape)]
 
 
 KERNEL = Mean

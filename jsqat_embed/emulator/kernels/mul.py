@@ -1,5 +1,6 @@
-"""MUL: int8 as TFLM's ``reference_integer_ops::Mul`` / ``BroadcastMul6DSlow``
-((a - za) * (b - zb) rescaled by double(sa) * double(sb) / double(so)); float32 exactly."""
+"""MUL: int8 and int16 as TFLM's ``reference_integer_ops::Mul`` / ``BroadcastMul6DSlow``
+((a - za) * (b - zb) rescaled by double(sa) * double(sb) / double(so); int16 needs
+zero points 0); float32 exactly."""
 
 from __future__ import annotations
 
@@ -27,11 +28,14 @@ class Mul(Kernel):
         for tensor in (*self.operands, output):
             self.require_quantized(tensor)
         a, b = self.operands
+        if output.dtype == "int16" and (a.zero_point or b.zero_point or output.zero_point):
+            self.unsupported("int16 zero points must be 0 (TFLM requires it)")
         real = float(np.float32(a.scale)) * float(np.float32(b.scale)) / float(np.float32(output.scale))
         self.multiplier, self.shift = fixedpoint.quantize_multiplier(real)
         self.offsets = (-a.zero_point, -b.zero_point)
         self.output_zero_point = output.zero_point
-        self.activation = fixedpoint.activation_range_quantized(activation, output.scale, output.zero_point)
+        self.activation = fixedpoint.activation_range_quantized(activation, output.scale, output.zero_point,
+                                                                output.dtype)
 
     def eval(self, inputs):
         output = self.op.outputs[0]
