@@ -50,6 +50,12 @@ def fit_check_command(
             pruned = pruned_variant(graph)
         fits = [fit if fit.fits or pruned is None else fit_with_encodings(graph, fit.board, pruned) for fit in dense]
         hints = {fit.board.id: _hint(graph, fit, fits, sparsity_hint) for fit in fits if not fit.fits}
+        optimized = {fit.board.id: found for fit in fits if (found := _memory_optimized(graph, fit)) is not None}
+        for board_id, (better, plan) in optimized.items():
+            verdict = "then it fits" if better.fits else "it still does not fit"
+            hints[board_id] = (f"with `jsqat-embed optimize-memory {_board_option(better.board)}` the arena is "
+                               f"{better.arena_bytes:,} B instead of {plan.baseline.total + better.margin.total:,} B: "
+                               f"{verdict}; " + hints.get(board_id, ""))
         if plot is not None:
             from jsqat_embed.plot import plot_fit
 
@@ -70,6 +76,36 @@ def fit_check_command(
     raise typer.Exit(EXIT_OK if all(fit.fits for fit in fits) else EXIT_NEGATIVE)
 
 
+def _board_option(board) -> str:
+    from jsqat_embed.boards import board_directory
+
+    bundled = board.path is None or board.path.parent.resolve() == board_directory().resolve()
+    return f"--board {board.id}" if bundled else f"--board-file {board.path}"
+
+
+def _memory_optimized(graph, fit):
+    """When the arena is what fails: the fit of the file `optimize-memory` would write (fast heuristics)."""
+    if fit.fits or not any(reason.startswith("RAM") for reason in fit.reasons) or len(graph.subgraphs) > 1:
+        return None
+    from jsqat_embed.errors import UnsupportedModelError
+    from jsqat_embed.memory.arena import DEFAULT_TFLM_VERSION, HOST, HOST_TFLM_VERSION
+    from jsqat_embed.memory.fit import fit_board
+    from jsqat_embed.memory.optimize import optimize_memory, reordered
+    from jsqat_embed.tflite.writer import write_model
+
+    host = fit.board.tflm_runtime == "python-wheel"
+    try:
+        plan = optimize_memory(graph, HOST if host else fit.board.target, fit.board.kernel_library,
+                               recording_allocator=host, tflm_version=HOST_TFLM_VERSION if host else DEFAULT_TFLM_VERSION,
+                               time_limit=2.0, exact=False)
+    except UnsupportedModelError:
+        return None
+    if plan.arena.total >= plan.baseline.total:
+        return None
+    rewritten = write_model(reordered(graph, plan.order, plan.offsets))
+    return fit_board(graph, fit.board, arena=plan.arena, file_bytes=len(rewritten)), plan
+
+
 def _hint(graph, fit, all_fits, sparsity_hint) -> str:
     """What would make this model fit: the first blocker decides what to suggest."""
     parts = []
@@ -85,7 +121,8 @@ def _hint(graph, fit, all_fits, sparsity_hint) -> str:
                    and fit_board(graph, b).fits}
     # The same chip first (usually a module with PSRAM or more flash), then the same core, then the rest.
     ranked = sorted(fitting.values(), key=lambda b: (b.mcu != fit.board.mcu, b.core != fit.board.core, b.id))
-    parts.append(f"fits: {', '.join(b.id for b in ranked[:4])}" if ranked else "no bundled board fits it as it is")
+    parts.append(f"boards it fits as it is: {', '.join(b.id for b in ranked[:4])}" if ranked
+                 else "no bundled board fits it as it is")
     return "; ".join(parts)
 
 

@@ -13,6 +13,7 @@ def optimize_memory_command(
     model: Path = typer.Argument(..., help="Path to a .tflite model."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the rewritten .tflite."),
     board: str = typer.Option("host", "--board", "-b", help="Board whose TFLM build (ABI, kernels) the arena is planned for."),
+    board_file: Path = typer.Option(None, "--board-file", help="A board profile TOML of your own instead of --board."),
     time_limit: float = typer.Option(20.0, "--time-limit", help="Seconds the search may take."),
     no_reorder: bool = typer.Option(False, "--no-reorder", help="Keep the operator order; plan offsets only."),
     force: bool = typer.Option(False, "--force", help="Overwrite an existing output file."),
@@ -20,7 +21,7 @@ def optimize_memory_command(
 ) -> None:
     """Choose an operator order and an offline memory plan (OfflineMemoryAllocation metadata) that TFLM honours,
     and write the model with them; never worse than TFLM's own plan."""
-    from jsqat_embed.boards import load_board
+    from jsqat_embed.boards import load_board, load_board_file
     from jsqat_embed.memory.arena import HOST, HOST_TFLM_VERSION
     from jsqat_embed.memory.optimize import optimize_memory, reordered
     from jsqat_embed.ops.verdict import require_tflm_runs
@@ -30,7 +31,7 @@ def optimize_memory_command(
     with user_errors(json_output):
         graph = read_model(model)
         require_tflm_runs(graph, npu=True)
-        profile = load_board(board)
+        profile = load_board_file(board_file) if board_file is not None else load_board(board)
         host = profile.tflm_runtime == "python-wheel"
         plan = optimize_memory(graph, HOST if host else profile.target, profile.kernel_library,
                                recording_allocator=host, tflm_version=HOST_TFLM_VERSION if host else None,

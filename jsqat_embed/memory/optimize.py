@@ -225,8 +225,10 @@ def lower_bound(estimate: ArenaEstimate) -> int:
 
 def optimize_memory(model: Model, target: str = HOST, kernel_library: str = "reference", *,
                     recording_allocator: bool | None = None, tflm_version: str | None = None,
-                    time_limit: float = 20.0, reorder: bool = True) -> MemoryPlan:
-    """The smallest arena found for ``model`` within ``time_limit`` seconds (never worse than TFLM's plan)."""
+                    time_limit: float = 20.0, reorder: bool = True, exact: bool = True) -> MemoryPlan:
+    """The smallest arena found for ``model`` within ``time_limit`` seconds (never worse than TFLM's plan).
+
+    ``exact=False`` skips the MILP: first-fit heuristics only, fast enough for ``fit-check``."""
     _check_supported(model)
     if recording_allocator is None:
         recording_allocator = target == HOST
@@ -261,7 +263,7 @@ def optimize_memory(model: Model, target: str = HOST, kernel_library: str = "ref
         if not tensors:
             continue
         placements = {name: _first_fit(tensors, key) for name, key in PRIORITIES.items()}
-        if len(tensors) <= EXACT_LIMIT and time.monotonic() - started < time_limit:
+        if exact and len(tensors) <= EXACT_LIMIT and time.monotonic() - started < time_limit:
             exact = _exact(tensors, upper=online.head, time_limit=max(1.0, time_limit - (time.monotonic() - started)))
             if exact is not None:
                 placements["exact MILP"] = exact

@@ -183,3 +183,23 @@ def test_fit_check_text_fits_the_terminal_exactly(columns, expected):
     assert result.exit_code == 0, result.output
     assert result.output == expected
     assert max(len(line) for line in result.output.splitlines()) <= columns
+
+
+def test_an_arena_that_fails_gets_the_optimize_memory_hint_and_the_rewritten_file_then_fits(tmp_path):
+    """vww_96_int8 (MLPerf Tiny) on a Nano with 127 KiB of RAM: TFLM's own plan does not fit, the offline plan does."""
+    model = REPO / "tests" / "corpus" / "vww_96_int8.tflite"
+    text = (REPO / "boards" / "arduino-nano-33-ble-sense.toml").read_text()
+    board = tmp_path / "tight.toml"
+    board.write_text(text.replace('id = "arduino-nano-33-ble-sense"', 'id = "tight"').replace(
+        "size_bytes = 262144", "size_bytes = 130000"))
+    result = runner.invoke(create_app(), ["fit-check", str(model), "--board-file", str(board)])
+    assert result.exit_code == 1, result.output
+    said = " ".join(result.output.split())
+    assert f"with `jsqat-embed optimize-memory --board-file {board}` the arena is" in said and "then it fits" in said
+    out = tmp_path / "vww-opt.tflite"
+    optimized = runner.invoke(create_app(), ["optimize-memory", str(model), "--board-file", str(board), "-o", str(out),
+                                             "--json"])
+    assert optimized.exit_code == 0, optimized.output
+    report = json.loads(optimized.output)
+    assert report["optimized_bytes"] < report["tflm_plan_bytes"] and report["offline_plan"] is True
+    assert runner.invoke(create_app(), ["fit-check", str(out), "--board-file", str(board)]).exit_code == 0
