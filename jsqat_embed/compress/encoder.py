@@ -212,7 +212,10 @@ def compress_model(data: bytes, method: str = "auto", min_bytes: int = DEFAULT_M
     """The compressed .tflite and its report."""
     from jsqat_embed.memory.arena import estimate_arena
 
+    from jsqat_embed.ops.verdict import require_tflm_runs
+
     model = read_model(data)
+    require_tflm_runs(model)  # TFLM's own reason, before anything is encoded for a runtime that refuses it
     choices = choose(model, method, min_bytes)
     chosen = [c for c in choices if c.method != "dense"]
     output = write_model(insert_decode(model, {c.tensor.index: c.encoding() for c in chosen})) if chosen else bytes(data)

@@ -24,6 +24,7 @@ class Quantization:
     scale: np.ndarray  # float32, 1 or C entries
     zero_point: np.ndarray  # int64, 1 or C entries
     axis: int = 0  # quantized_dimension, meaningful when per-channel
+    file_axis: int | None = None  # the file's quantized_dimension where the reader corrected it (kept on write)
 
     @property
     def per_channel(self) -> bool:

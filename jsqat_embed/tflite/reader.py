@@ -212,6 +212,11 @@ def _tensor(node: dict, index: int, buffer_data: _BufferData) -> Tensor:
             raise ModelFormatError(f"{owner}: shape {list(shape)} needs {nbytes} bytes, an absurd size for a tensor")
     quant = tensor.quantization
     if quant is not None and quant.per_channel:
+        if len(shape) == 1 and shape[0] == quant.channels and quant.axis != 0:
+            # A 1-D tensor has one axis to be per-channel along, whatever the file says: TFLM's own
+            # person_detect.tflite declares quantized_dimension 3 on its [8] biases, and TFLM never
+            # checks it. The declared value is kept for the writer.
+            quant.file_axis, quant.axis = quant.axis, 0
         if not 0 <= quant.axis < max(len(shape), 1) or shape[quant.axis] != quant.channels:
             raise ModelFormatError(
                 f"{owner}: {quant.channels} per-channel scales do not match quantized dimension "
@@ -287,11 +292,17 @@ def _subgraph(node: dict, index: int, codes: list, buffer_data: _BufferData) -> 
 
 
 def _check_order(operators: list[Operator], inputs: list[Tensor], outputs: list[Tensor], owner: str) -> None:
-    """Every value an operator reads must exist before it runs: no cycles, no dangling reads."""
+    """Every value an operator reads must exist before it runs: no cycles, no reads of a value
+    a later operator writes. A tensor no operator writes is allowed (TFLM plans it as a buffer)."""
     ready = {id(t) for t in inputs}
+    written = {id(t) for op in operators for t in op.outputs}
     for op in operators:
         for tensor in op.inputs:
             if tensor is None or tensor.is_constant or tensor.is_variable or id(tensor) in ready:
+                continue
+            if id(tensor) not in written:
+                # Never written by any operator: a buffer TFLM plans from the start for the op to use
+                # as it likes (Vela's scratch tensors for the ethos-u op); its content is undefined.
                 continue
             raise ModelFormatError(
                 f"{op.describe()} reads {tensor.describe()} before any operator writes it "

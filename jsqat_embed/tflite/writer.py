@@ -280,8 +280,9 @@ def _tensor(tensor: Tensor, index: int, buffers: _Buffers) -> dict:
         table = dict(before) if before is not None else {}
         table["scale"] = np.asarray(quantization.scale, dtype=np.float32).reshape(-1)
         table["zero_point"] = np.asarray(quantization.zero_point, dtype=np.int64).reshape(-1)
-        if quantization.axis or "quantized_dimension" in table:
-            table["quantized_dimension"] = int(quantization.axis)
+        axis = quantization.axis if quantization.file_axis is None else quantization.file_axis
+        if axis or "quantized_dimension" in table:
+            table["quantized_dimension"] = int(axis)
         node["quantization"] = table
     if tensor.is_variable or "is_variable" in node:
         node["is_variable"] = bool(tensor.is_variable)

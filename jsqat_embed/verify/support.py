@@ -33,7 +33,11 @@ def check_not_fully_floating_point(model: Model) -> tuple[bool, str]:
 
 
 def require_quantized(model: Model, label: str | Path) -> None:
-    """Raise UnsupportedModelError, one line naming ``label``, for a fully floating-point model."""
+    """Raise UnsupportedModelError, one line naming ``label``, for a model TFLM refuses (TFLM's reason
+    first, as TFLM would give it) or a fully floating-point model."""
+    from jsqat_embed.ops.verdict import require_tflm_runs
+
+    require_tflm_runs(model)
     ok, detail = check_not_fully_floating_point(model)
     if not ok:
         raise UnsupportedModelError(f"{Path(label).name if isinstance(label, Path) else label}: {detail}")
