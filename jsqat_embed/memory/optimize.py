@@ -153,6 +153,77 @@ def _memory_aware_order(subgraph: Subgraph, before: list[set[int]], depth_first:
     return order
 
 
+class _LivePeak:
+    """The most planned bytes live at once for an operator order: a cheap score for order search.
+
+    Lifetimes as TFLM marks them (created by the producer, alive to the last consumer; model inputs
+    from the start, outputs to the end); each operator's scratch adds at its own position."""
+
+    def __init__(self, subgraph: Subgraph, estimate: ArenaEstimate) -> None:
+        planned = {b.tensor_index: b.size for b in estimate.buffers if b.tensor_index is not None}
+        self.scratch = np.zeros(len(subgraph.operators), dtype=np.int64)
+        for buffer in estimate.buffers:
+            if buffer.operator_index is not None:
+                self.scratch[buffer.operator_index] += buffer.size
+        self.tensors = sorted(planned)
+        self.size = np.array([planned[i] for i in self.tensors], dtype=np.int64)
+        position = {index: k for k, index in enumerate(self.tensors)}
+        self.producer = np.full(len(self.tensors), -1)
+        self.users: list[list[int]] = [[] for _ in self.tensors]
+        for op_index, op in enumerate(subgraph.operators):
+            for tensor in op.outputs:
+                if tensor.index in position:
+                    self.producer[position[tensor.index]] = op_index
+            for tensor in op.inputs:
+                if tensor is not None and tensor.index in position:
+                    self.users[position[tensor.index]].append(op_index)
+        self.pinned_end = np.array([index in {t.index for t in subgraph.outputs} for index in self.tensors])
+        self.count = len(subgraph.operators)
+
+    def peak(self, order: list[int]) -> int:
+        at = np.empty(self.count, dtype=np.int64)
+        at[np.asarray(order)] = np.arange(self.count)
+        delta = np.zeros(self.count + 2, dtype=np.int64)
+        for k in range(len(self.tensors)):
+            first = at[self.producer[k]] if self.producer[k] >= 0 else 0
+            users = [at[u] for u in self.users[k]]
+            last = self.count - 1 if self.pinned_end[k] else max(users + [first])
+            delta[first] += self.size[k]
+            delta[last + 1] -= self.size[k]
+        live = np.cumsum(delta)[: self.count] + self.scratch[np.asarray(order)]
+        return int(live.max()) if self.count else 0
+
+
+def _improve_order(subgraph: Subgraph, before: list[set[int]], order: list[int], score: _LivePeak,
+                   deadline: float) -> list[int]:
+    """Hill-climb: move one operator at a time to another place in its legal window while the peak drops."""
+    after: list[set[int]] = [set() for _ in before]
+    for op, needs in enumerate(before):
+        for need in needs:
+            after[need].add(op)
+    best = list(order)
+    best_peak = score.peak(best)
+    improved = True
+    while improved and time.monotonic() < deadline:
+        improved = False
+        for op in list(best):
+            if time.monotonic() >= deadline:
+                break
+            at = best.index(op)
+            lowest = max((best.index(n) for n in before[op]), default=-1) + 1
+            highest = min((best.index(n) for n in after[op]), default=len(best)) - 1
+            for target in {lowest, highest, (lowest + highest) // 2}:
+                if target == at or not lowest <= target <= highest:
+                    continue
+                candidate = best[:at] + best[at + 1:]
+                candidate.insert(target, op)
+                peak = score.peak(candidate)
+                if peak < best_peak:
+                    best, best_peak, improved = candidate, peak, True
+                    break
+    return best
+
+
 def _overlaps(a: Buffer, b: Buffer) -> bool:
     return not (a.first_used > b.last_used or b.first_used > a.last_used)
 
@@ -223,6 +294,21 @@ def lower_bound(estimate: ArenaEstimate) -> int:
     return live + estimate.tail
 
 
+def footprint_floor(model: Model, estimate: ArenaEstimate) -> int:
+    """A floor no operator order or placement can beat: the largest single operator's footprint (the
+    planned tensors it reads and writes and its scratch buffers, all live while it runs), plus the tail."""
+    planned = {b.tensor_index: b.size for b in estimate.buffers if b.tensor_index is not None}
+    scratch: dict[int, int] = {}
+    for buffer in estimate.buffers:
+        if buffer.operator_index is not None:
+            scratch[buffer.operator_index] = scratch.get(buffer.operator_index, 0) + buffer.size
+    largest = 0
+    for op in model.operators:
+        tensors = {t.index for t in [*op.inputs, *op.outputs] if t is not None}
+        largest = max(largest, sum(planned.get(i, 0) for i in tensors) + scratch.get(op.index, 0))
+    return largest + estimate.tail
+
+
 def optimize_memory(model: Model, target: str = HOST, kernel_library: str = "reference", *,
                     recording_allocator: bool | None = None, tflm_version: str | None = None,
                     time_limit: float = 20.0, reorder: bool = True, exact: bool = True) -> MemoryPlan:
@@ -248,6 +334,10 @@ def optimize_memory(model: Model, target: str = HOST, kernel_library: str = "ref
         before = _dependencies(subgraph)
         orders.setdefault(tuple(_memory_aware_order(subgraph, before, depth_first=False)), "memory-aware order")
         orders.setdefault(tuple(_memory_aware_order(subgraph, before, depth_first=True)), "branch-first order")
+        score = _LivePeak(subgraph, baseline)
+        seeds = sorted(orders, key=lambda o: score.peak(list(o)))
+        searched = _improve_order(subgraph, before, list(seeds[0]), score, started + time_limit / 3)
+        orders.setdefault(tuple(searched), "searched order")
     best = MemoryPlan(identity, None, baseline, baseline, "TFLM's own plan", lower_bound(baseline))
     tried = 1
     for order, order_name in orders.items():
