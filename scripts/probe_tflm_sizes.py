@@ -191,9 +191,21 @@ GROUPS: dict[str, tuple[list[str], dict[str, str]]] = {
     # The template's T only types a pointer member: one size for the int16, int32 and float kernels.
     "signal_rfft": (["signal/micro/kernels/rfft.cc"],
                     {"TfLiteAudioFrontendRfftParams": "tflite::TfLiteAudioFrontendRfftParams<int16_t>"}),
+    "signal_irfft": (["signal/micro/kernels/irfft.cc"],
+                     {"TfLiteAudioFrontendIrfftParams": "tflite::TfLiteAudioFrontendIrfftParams"}),
+    "signal_delay": (["signal/micro/kernels/delay.cc"],
+                     {"TFLMSignalFrontendDelayParams": "tflite::TFLMSignalFrontendDelayParams",
+                      "CircularBuffer": "tflite::tflm_signal::CircularBuffer"}),
+    "signal_framer": (["signal/micro/kernels/framer.cc"], {"TFLMSignalFramerParams": "tflite::TFLMSignalFramerParams"}),
+    "signal_stacker": (["signal/micro/kernels/stacker.cc"],
+                       {"TFLMSignalStackerParams": "tflite::TFLMSignalStackerParams"}),
+    "signal_overlap_add": (["signal/micro/kernels/overlap_add.cc"],
+                           {"TFLMSignalOverlapAddParams": "tflite::TFLMSignalOverlapAddParams<int16_t>"}),
     "decode": (
-        ["tensorflow/lite/micro/kernels/decode_state_lut.h", "tensorflow/lite/micro/kernels/decode_state_prune.h"],
-        {"DecodeStateLut": "tflite::DecodeStateLut", "DecodeStatePrune": "tflite::DecodeStatePrune"},
+        ["tensorflow/lite/micro/kernels/decode_state_lut.h", "tensorflow/lite/micro/kernels/decode_state_prune.h",
+         "tensorflow/lite/micro/kernels/decode_state_huffman.h"],
+        {"DecodeStateLut": "tflite::DecodeStateLut", "DecodeStatePrune": "tflite::DecodeStatePrune",
+         "DecodeStateHuffman": "tflite::DecodeStateHuffman"},
     ),
 }
 

@@ -1,149 +1,479 @@
-"""TFLM built from source for a 32-bit target and run under QEMU with semihosting.
+"""TFLM built from the pinned sources beside the project, for emulated 32-bit targets.
 
-Two targets, one per struct-layout ABI of jsqat_embed.memory.tflm_structs:
+Where the sources come from: ``../shared/third_party`` (as CI lays the project out), or the
+directory named by ``JSQAT_THIRD_PARTY``: ``tflite-micro`` (90b983c), ``flatbuffers``,
+``gemmlowp``, ``ruy``, ``cmsis-nn`` (the commit TFLM pins), ``esp-nn`` and
+``esp-tflite-micro`` (1.4.0, the ESP-IDF component: its own TFLM snapshot, its
+``kernels/esp_nn`` wrappers, its third_party). A clone without them skips these tests
+with the reason. ``make toolchains`` installs the compilers and QEMU.
 
-- ``cortex-m4`` (ABI ``arm32``): arm-none-eabi-g++ with newlib, QEMU ``mps2-an386``.
-- ``rv32`` (ABI ``ilp32``, the ESP32-C3's RISC-V; Xtensa ESP32s share the layout):
-  Debian's riscv64-unknown-elf-g++ for rv32imac/ilp32 with picolibc, QEMU
-  ``virt``. Debian ships no C++ library headers for it, so newlib's (the same
-  libstdc++ version) are borrowed; TFLM uses only header-only parts.
+Four builds, each one kernel library on one target, as that library's own build does it:
 
-Opt-in, because TFLM's sources are not on a package registry: set
-``JSQAT_TFLM_SRC`` to a tflite-micro checkout and ``JSQAT_TFLM_INCLUDES`` to its
-third-party include directories (flatbuffers' ``include``, gemmlowp, ruy;
-``os.pathsep``-separated), e.g. those TFLM's Makefile downloads into
-``tensorflow/lite/micro/tools/make/downloads``. TFLM is compiled the way
-jsqat-embed's firmware builds it (reference kernels, ``TF_LITE_STATIC_MEMORY``,
-no ``USE_TFLM_COMPRESSION``), once per target, into ``.cache/tflm-<target>``.
-``make toolchains`` installs the Arm tools; the RISC-V ones are
-``gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf qemu-system-misc``.
+==========  ==========  =====================================================================
+target      library     how
+==========  ==========  =====================================================================
+cortex-m4   reference   the generated CMake project (``firmware_templates/cmake``) for a
+                        Cortex-M4F board, over a tree laid out as TFLM's
+                        ``create_tflm_tree.py`` lays it out (the sources TFLM's Makefile
+                        lists); its ``tflm`` library target
+cortex-m4   cmsis-nn    the same with ``OPTIMIZED_KERNEL_DIR=cmsis_nn``: TFLM's
+                        ``kernels/cmsis_nn`` in place of the reference files of the same
+                        name, CMSIS-NN's sources as ``cmsis_nn.inc`` selects them, ``-DCMSIS_NN``
+rv32        reference   TFLM's Makefile sources, riscv64-unknown-elf-g++ rv32imac/ilp32, -O2
+rv32        esp-nn      esp-tflite-micro as its CMakeLists.txt compiles it (its snapshot,
+                        ``kernels/esp_nn`` in place of add, conv, depthwise_conv,
+                        fully_connected, mul, pooling and softmax, ``-DESP_NN``, -O3) with
+                        esp-nn's portable C/``_opt`` sources as on the ESP32-C3 (esp-nn's
+                        CMakeLists.txt without the S3/P4 assembly; an ``sdkconfig.h`` for the
+                        ESP32-C3 with ``CONFIG_NN_OPTIMIZED`` and without
+                        ``CONFIG_NN_SKIP_NUDGE``; a stub ``esp_timer.h``)
+==========  ==========  =====================================================================
+
+Cortex-M4 runs under QEMU ``mps2-an386`` (ABI ``arm32``: arm-none-eabi-g++, newlib);
+RV32 under QEMU ``virt`` (ABI ``ilp32``, the ESP32-C3's instruction set; the Xtensa ESP32s
+share the layout): Debian's riscv64-unknown-elf-g++ with picolibc, borrowing newlib's C++
+headers (the same libstdc++ version; TFLM uses only header-only parts).
+
+TFLM's Makefile takes kissfft v130 with its own patch; esp-tflite-micro carries that
+patched copy (``third_party/kissfft``), which the upstream builds use too.
+
+Every build is cached in ``.cache/tflm/``, keyed by the content of every file it
+compiles or includes, the flags and the compiler's version; a file lock keeps two test
+sessions from building the same one at once.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import fcntl
 import hashlib
+import json
 import os
+import re
+import shlex
 import shutil
 import subprocess
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 QEMU_DIR = Path(__file__).resolve().parent / "firmware" / "qemu"
-TFLM_FLAGS = ["-O2", "-std=c++17", "-DTF_LITE_STATIC_MEMORY", "-fno-rtti", "-fno-exceptions",
-              "-fno-threadsafe-statics", "-ffunction-sections", "-fdata-sections"]
-# TFLM's runtime and reference kernels; tests and test-support files are left out.
-SOURCE_DIRS = ["tensorflow/lite/micro", "tensorflow/lite/micro/kernels", "tensorflow/lite/micro/arena_allocator",
-               "tensorflow/lite/micro/memory_planner", "tensorflow/lite/micro/tflite_bridge",
-               "tensorflow/compiler/mlir/lite/core/api", "tensorflow/compiler/mlir/lite/schema",
-               "tensorflow/lite/core/api", "tensorflow/lite/core/c", "tensorflow/lite/kernels",
-               "tensorflow/lite/kernels/internal", "tensorflow/lite/kernels/internal/reference"]
-TEST_SUPPORT = {"fake_micro_context.cc", "kernel_runner.cc", "conv_test_common.cc", "mock_micro_graph.cc",
-                "test_helper_custom_ops.cc", "test_helpers.cc"}
+CACHE = REPO / ".cache" / "tflm"
 NEWLIB_CXX = Path("/usr/include/newlib/c++/12.2.1")
+JOBS = os.cpu_count() or 2
+#: the Cortex-M4F board whose generated CMake project builds the Cortex-M4 libraries
+CMAKE_BOARD = "arduino-nano-33-ble-sense"
+
+#: pinned source trees and a file each must hold
+PINNED = {
+    "tflite-micro": "tensorflow/lite/micro/micro_interpreter.h",
+    "flatbuffers": "include/flatbuffers/flatbuffers.h",
+    "gemmlowp": "fixedpoint/fixedpoint.h",
+    "ruy": "ruy/profiler/instrumentation.h",
+    "cmsis-nn": "Include/arm_nnfunctions.h",
+    "esp-nn": "include/esp_nn.h",
+    "esp-tflite-micro": "tensorflow/lite/micro/kernels/esp_nn/conv.cc",
+}
+NEEDS = {
+    "reference": ("tflite-micro", "flatbuffers", "gemmlowp", "ruy", "esp-tflite-micro"),
+    "cmsis-nn": ("tflite-micro", "flatbuffers", "gemmlowp", "ruy", "esp-tflite-micro", "cmsis-nn"),
+    "esp-nn": ("esp-tflite-micro", "esp-nn"),
+}
+
+
+def third_party() -> Path:
+    return Path(os.environ.get("JSQAT_THIRD_PARTY") or REPO.parent / "shared" / "third_party").resolve()
 
 
 @dataclass(frozen=True)
 class Target:
     name: str
     abi: str  # the table of jsqat_embed.memory.tflm_structs it checks
-    cxx: list[str]  # compiler and target flags
-    linker: list[str]  # driver and target flags for the final link
-    ar: str
+    libraries: tuple[str, ...]  # kernel libraries built for it
     tools: tuple[str, ...]
-    link: list[str]  # after the objects and libraries
-    qemu: list[str]
+    qemu: tuple[str, ...]
     ram_bytes: int  # what data, heap and stack may use
 
-    def compile(self, tflm: Path, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*self.cxx, *TFLM_FLAGS, *include_flags(tflm), *args], capture_output=True, text=True)
 
-
-CORTEX_M4 = Target(
-    name="cortex-m4", abi="arm32",
-    cxx=["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    linker=["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16"],
-    ar="arm-none-eabi-ar", tools=("arm-none-eabi-g++", "qemu-system-arm"),
-    # Code in the 4 MiB SSRAM at 0; data, heap and stack in the 16 MiB PSRAM (mps2_an386_psram.ld).
-    link=["--specs=rdimon.specs", f"-L{QEMU_DIR}", "-T", str(QEMU_DIR / "mps2_an386_psram.ld"), "-Wl,--gc-sections"],
-    qemu=["qemu-system-arm", "-M", "mps2-an386"], ram_bytes=16 << 20)
-RV32 = Target(
-    name="rv32", abi="ilp32",
-    cxx=["riscv64-unknown-elf-g++", "-march=rv32imac", "-mabi=ilp32", "--specs=picolibc.specs",
-         "-isystem", str(NEWLIB_CXX), "-isystem", str(NEWLIB_CXX / "arm-none-eabi")],
-    # The C driver: g++ would add -lstdc++, which Debian does not ship for this target.
-    linker=["riscv64-unknown-elf-gcc", "-march=rv32imac", "-mabi=ilp32", "--specs=picolibc.specs"],
-    ar="riscv64-unknown-elf-ar", tools=("riscv64-unknown-elf-g++", "qemu-system-riscv32"),
-    # QEMU virt: 256 MiB of RAM at 0x80000000; code in the first 8 MiB.
-    link=["--oslib=semihost", "--crt0=semihost", "-lm", "-Wl,--gc-sections", "-Wl,--defsym=__flash=0x80000000",
-          "-Wl,--defsym=__flash_size=0x00800000", "-Wl,--defsym=__ram=0x80800000",
-          "-Wl,--defsym=__ram_size=0x07800000", "-Wl,--defsym=__stack_size=0x10000"],
-    qemu=["qemu-system-riscv32", "-M", "virt", "-m", "256M", "-bios", "none"], ram_bytes=120 << 20)
+CORTEX_M4 = Target("cortex-m4", "arm32", ("reference", "cmsis-nn"),
+                   ("arm-none-eabi-g++", "arm-none-eabi-gcc", "qemu-system-arm", "cmake"),
+                   ("qemu-system-arm", "-M", "mps2-an386"), 16 << 20)
+RV32 = Target("rv32", "ilp32", ("reference", "esp-nn"),
+              ("riscv64-unknown-elf-g++", "riscv64-unknown-elf-gcc", "qemu-system-riscv32"),
+              ("qemu-system-riscv32", "-M", "virt", "-m", "256M", "-bios", "none"), 120 << 20)
 TARGETS = {target.name: target for target in (CORTEX_M4, RV32)}
+#: every (target, kernel library) pair built
+BUILDS = [(target, library) for target in TARGETS.values() for library in target.libraries]
+
+RV32_ARCH = ["-march=rv32imac", "-mabi=ilp32", "--specs=picolibc.specs"]
+RV32_CXX_HEADERS = ["-isystem", str(NEWLIB_CXX), "-isystem", str(NEWLIB_CXX / "arm-none-eabi")]
+RV32_LINK = ["--oslib=semihost", "--crt0=semihost", "-lm", "-Wl,--gc-sections", "-Wl,--defsym=__flash=0x80000000",
+             "-Wl,--defsym=__flash_size=0x00800000", "-Wl,--defsym=__ram=0x80800000",
+             "-Wl,--defsym=__ram_size=0x07800000", "-Wl,--defsym=__stack_size=0x10000"]
+#: upstream TFLM for RV32: how the earlier reference-kernel checks built it
+RV32_REFERENCE_FLAGS = ["-O2", "-DTF_LITE_STATIC_MEMORY", "-ffunction-sections", "-fdata-sections"]
+RV32_CXX_ONLY = ["-std=c++17", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics"]
+#: esp-tflite-micro's CMakeLists.txt (common_flags and the C++ options; its warnings left out)
+ESP_TFLM_FLAGS = ["-DESP_NN", "-DTF_LITE_STATIC_MEMORY", "-DTF_LITE_DISABLE_X86_NEON", "-O3", "-ffunction-sections",
+                  "-fdata-sections", "-fno-unwind-tables"]
+ESP_TFLM_CXX_ONLY = ["-std=gnu++14", "-fno-rtti", "-fno-exceptions", "-fno-threadsafe-statics"]
+#: esp-nn's CMakeLists.txt for targets other than the S3 and P4
+ESP_NN_FLAGS = ["-O2", "-ffunction-sections", "-fdata-sections"]
 
 
-def include_flags(tflm: Path) -> list[str]:
-    extra = [p for p in os.environ.get("JSQAT_TFLM_INCLUDES", "").split(os.pathsep) if p]
-    return [f"-I{tflm}", *(f"-I{p}" for p in extra)]
+# -- which sources: TFLM's Makefile, esp-tflite-micro's and esp-nn's CMakeLists.txt -------------
+
+def _make_list(makefile: Path, variable: str) -> list[str]:
+    """Paths assigned (``:=``/``+=``) to ``variable`` in one of TFLM's make includes, relative to its root."""
+    text = makefile.read_text().replace("\\\n", " ")
+    paths: list[str] = []
+    for line in text.splitlines():
+        found = re.match(rf"\s*{re.escape(variable)}\s*(:=|\+=|=)(.*)", line)
+        if found:
+            paths += [word.removeprefix("$(TENSORFLOW_ROOT)") for word in found.group(2).split()
+                      if word.startswith("$(TENSORFLOW_ROOT)")]
+    return paths
 
 
-def build_library(target: Target, tflm: Path, cache: Path) -> Path:
-    sources = sorted(
-        path for directory in SOURCE_DIRS for path in (tflm / directory).glob("*.cc")
-        if not path.name.endswith("_test.cc") and path.name not in TEST_SUPPORT)
-    assert sources, f"no TFLM sources under {tflm}"
-    objects = [cache / "obj" / (path.relative_to(tflm).as_posix().replace("/", "__") + ".o") for path in sources]
-    (cache / "obj").mkdir(parents=True, exist_ok=True)
+def upstream_sources(tflm: Path, optimized_dir: str | None = None) -> list[str]:
+    """TFLM's library sources as its Makefile lists them (sources.inc, additional_kernels.inc),
+    the kernels specialized by ``OPTIMIZED_KERNEL_DIR`` as specialize_files.py does."""
+    make = tflm / "tensorflow/lite/micro/tools/make"
+    base = [p.relative_to(tflm).as_posix() for directory in ("", "arena_allocator", "memory_planner", "tflite_bridge")
+            for p in sorted((tflm / "tensorflow/lite/micro" / directory).glob("*.cc"))]
+    # TFL_CC_SRCS: the shared TfLite sources, everything under tensorflow/ but lite/micro and lite/experimental
+    for path in sorted((tflm / "tensorflow").rglob("*")):
+        relative = path.relative_to(tflm).as_posix()
+        if (path.suffix in (".cc", ".c") and not relative.startswith(("tensorflow/lite/micro/", "tensorflow/lite/experimental/"))
+                and relative != "tensorflow/lite/array.cc"):  # excluded with TF_LITE_STATIC_MEMORY
+            base.append(relative)
+    tests = set(_make_list(make / "sources.inc", "MICROLITE_TEST_SRCS"))
+    base = [p for p in base if p not in tests and not p.endswith("benchmark.cc")]
+    kernels = _make_list(make / "sources.inc", "MICROLITE_CC_KERNEL_SRCS") + \
+        _make_list(make / "additional_kernels.inc", "MICROLITE_CC_KERNEL_SRCS")
+    if optimized_dir:
+        directory = tflm / "tensorflow/lite/micro/kernels" / optimized_dir
+        specialized = {p.name for p in directory.iterdir()}
+        kernels = [f"tensorflow/lite/micro/kernels/{optimized_dir}/{Path(p).name}" if Path(p).name in specialized else p
+                   for p in kernels]
+    signal = _make_list(make / "sources.inc", "MICROLITE_CC_SIGNAL_KERNEL_SRCS")
+    return list(dict.fromkeys(base + kernels + signal))
 
-    def compile_one(pair):
-        source, obj = pair
+
+def cmsis_nn_sources(cmsis_nn: Path) -> list[str]:
+    """cmsis_nn.inc: every C file under Source/, without the float16/float32 ones (ARM_NN_ENABLE_F16/F32=0)."""
+    return sorted(p.relative_to(cmsis_nn).as_posix() for p in (cmsis_nn / "Source").rglob("*.c")
+                  if not p.name.endswith(("_f16.c", "_f32.c")) and p.name != "arm_nntables_flt.c")
+
+
+#: esp-tflite-micro's replaced reference kernels (its CMakeLists.txt's REMOVE_ITEM list)
+ESP_NN_REPLACED = ("add.cc", "conv.cc", "depthwise_conv.cc", "fully_connected.cc", "mul.cc", "pooling.cc", "softmax.cc")
+
+
+def esp_tflite_micro_sources(component: Path) -> list[str]:
+    """The component's CMakeLists.txt: its explicit runtime list (with esp/micro_time.cc), the
+    tflite_bridge, every kernel but the seven esp_nn replaces, esp_nn's wrappers, the signal
+    library and the listed TfLite sources."""
+    text = (component / "CMakeLists.txt").read_text()
+    micro = "tensorflow/lite/micro"
+
+    def globbed(directory: str) -> list[str]:
+        return sorted(p.relative_to(component).as_posix() for p in (component / directory).glob("*")
+                      if p.suffix in (".c", ".cc"))
+
+    block = re.search(r"set\(srcs_micro(.*?)\)", text, re.S).group(1)
+    sources = [f"{micro}/{name}" for name in re.findall(r'"\$\{tfmicro_dir\}/([^"]+)"', block)]
+    sources = [p for p in sources if p != f"{micro}/micro_time.cc"] + [f"{micro}/esp/micro_time.cc"]
+    sources += globbed("tensorflow/lite/experimental/microfrontend/lib") if (
+        component / "tensorflow/lite/experimental/microfrontend/lib").is_dir() else []
+    sources += globbed(f"{micro}/tflite_bridge")
+    sources += [p for p in globbed(f"{micro}/kernels") if Path(p).name not in ESP_NN_REPLACED]
+    sources += globbed(f"{micro}/kernels/esp_nn")
+    sources += globbed("signal/micro/kernels") + globbed("signal/src")
+    sources += [f"signal/src/kiss_fft_wrappers/kiss_fft_{kind}.cc" for kind in ("float", "int16", "int32")]
+    lib = re.search(r"set\(lib_srcs(.*?)\)", text, re.S).group(1)
+    for tflite, relative in re.findall(r'"\$\{(tflite_dir|compiler_mlir_dir)\}/?([^"]+)"', lib):
+        sources.append(("tensorflow/lite/" if tflite == "tflite_dir" else "tensorflow/compiler/mlir/") + relative)
+    return list(dict.fromkeys(sources))
+
+
+def esp_nn_sources(esp_nn: Path) -> list[str]:
+    """esp-nn's CMakeLists.txt ``c_srcs``: its ANSI C and generic ``_opt`` sources (no S3/P4 assembly)."""
+    block = re.search(r"set\(c_srcs(.*?)\)", (esp_nn / "CMakeLists.txt").read_text(), re.S).group(1)
+    return re.findall(r'"([^"]+\.c)"', block)
+
+
+# -- the source tree, laid out as create_tflm_tree.py lays it out ------------------------------
+
+def _headers(root: Path, *directories: str) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for directory in directories for p in (root / directory).rglob("*")
+                  if p.suffix in (".h", ".hpp", ".inc") and p.is_file())
+
+
+def tree_files(kernel_library: str) -> dict[str, Path]:
+    """Relative path in the tree -> the pinned file it is."""
+    tp = third_party()
+    files: dict[str, Path] = {}
+    if kernel_library == "esp-nn":
+        component = tp / "esp-tflite-micro"
+        for relative in _headers(component, "tensorflow", "signal", "third_party") + esp_tflite_micro_sources(component):
+            files[relative] = component / relative
+        esp_nn = tp / "esp-nn"
+        for relative in _headers(esp_nn, "include", "src") + esp_nn_sources(esp_nn):
+            files[f"third_party/esp-nn/{relative}"] = esp_nn / relative
+        for stub in ("sdkconfig.h", "esp_timer.h", "esp_timer.c"):
+            files[f"esp_stubs/{stub}"] = QEMU_DIR / "esp32c3" / stub
+        return files
+    tflm = tp / "tflite-micro"
+    for relative in _headers(tflm, "tensorflow", "signal") + upstream_sources(
+            tflm, "cmsis_nn" if kernel_library == "cmsis-nn" else None):
+        files[relative] = tflm / relative
+    for name, directory in (("flatbuffers", "include"), ("gemmlowp", ""), ("ruy", "")):
+        for relative in _headers(tp / name, directory or "."):
+            files[f"third_party/{name}/{relative}"] = tp / name / relative
+    kissfft = tp / "esp-tflite-micro" / "third_party" / "kissfft"
+    for relative in ("kiss_fft.c", "kiss_fft.h", "_kiss_fft_guts.h", "tools/kiss_fftr.c", "tools/kiss_fftr.h"):
+        files[f"third_party/kissfft/{relative}"] = kissfft / relative
+    if kernel_library == "cmsis-nn":
+        cmsis_nn = tp / "cmsis-nn"
+        for relative in _headers(cmsis_nn, "Include") + cmsis_nn_sources(cmsis_nn):
+            files[f"third_party/cmsis_nn/{relative}"] = cmsis_nn / relative
+    return files
+
+
+def _digest(files: dict[str, Path], *extra: object) -> str:
+    digest = hashlib.sha256(repr(extra).encode())
+    for relative in sorted(files):
+        digest.update(relative.encode() + b"\0" + files[relative].read_bytes() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+@contextmanager
+def _locked(directory: Path):
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    with open(directory.parent / f"{directory.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
+
+
+def assemble_tree(kernel_library: str) -> tuple[Path, str]:
+    """The library's source tree under .cache/tflm (symbolic links to the pinned files) and its content key."""
+    files = tree_files(kernel_library)
+    key = _digest(files, kernel_library)
+    tree = CACHE / f"tree-{kernel_library}-{key}"
+    with _locked(tree):
+        if not (tree / ".complete").exists():
+            shutil.rmtree(tree, ignore_errors=True)
+            for relative, source in files.items():
+                link = tree / relative
+                link.parent.mkdir(parents=True, exist_ok=True)
+                link.symlink_to(source)
+            (tree / ".complete").write_text(json.dumps(sorted(files)))
+    return tree, key
+
+
+def _compiler_version(compiler: str) -> str:
+    return subprocess.run([compiler, "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+
+
+# -- the builds ------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Build:
+    """TFLM compiled for ``target`` with ``kernel_library``: how to compile code against it and link it."""
+
+    target: Target
+    kernel_library: str
+    tree: Path
+    library: Path  # libtflm.a (for esp-nn: with esp-nn and the stubs)
+    cxx: tuple[str, ...]  # compiler and every option a file including TFLM's headers is compiled with
+    cc: tuple[str, ...]  # the same for C files (startup code)
+    link: tuple[str, ...]  # driver and target options for the final link
+
+    def compile(self, source: Path, obj: Path, *extra: str) -> subprocess.CompletedProcess:
+        command = self.cc if source.suffix == ".c" else self.cxx
+        return subprocess.run([*command, *extra, "-c", str(source), "-o", str(obj)], capture_output=True, text=True)
+
+
+def _compile_all(jobs: list[tuple[list[str], Path, Path]]) -> None:
+    """Compile (command, source, object) jobs in parallel; objects already there are kept."""
+    def one(job):
+        command, source, obj = job
         if obj.exists():
             return
-        result = target.compile(tflm, "-w", "-c", str(source), "-o", str(obj))
+        obj.parent.mkdir(parents=True, exist_ok=True)
+        partial = obj.with_suffix(".o.part")
+        result = subprocess.run([*command, "-c", str(source), "-o", str(partial)], capture_output=True, text=True)
         if result.returncode != 0:
-            raise RuntimeError(f"{source}: {result.stderr[-1500:]}")
+            raise RuntimeError(f"{source}: {result.stderr[-2000:]}")
+        partial.rename(obj)
 
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        list(pool.map(compile_one, zip(sources, objects)))
-    library = cache / "libtflm.a"
-    subprocess.run([target.ar, "rcs", str(library), *map(str, objects)], check=True)
-    return library
+    with ThreadPoolExecutor(max_workers=JOBS) as pool:
+        list(pool.map(one, jobs))
 
 
-def tflm_library_or_skip(target: Target) -> tuple[Path, Path]:
-    """(TFLM source tree, libtflm.a for ``target``), or skip with the reason."""
-    tflm = os.environ.get("JSQAT_TFLM_SRC")
-    if not tflm:
-        pytest.skip(f"JSQAT_TFLM_SRC is not set: TFLM's sources are needed to build it for {target.name} "
-                    "(see tests/tflm_targets.py)")
-    missing = [t for t in target.tools if not shutil.which(t)]
+def _archive(ar: str, library: Path, objects: list[Path]) -> None:
+    partial = library.with_suffix(".a.part")
+    partial.unlink(missing_ok=True)
+    subprocess.run([ar, "rcs", str(partial), *map(str, objects)], check=True)
+    partial.rename(library)
+
+
+def _rv32_build(kernel_library: str) -> Build:
+    tree, tree_key = assemble_tree(kernel_library)
+    includes = [f"-I{tree}", f"-I{tree}/third_party/flatbuffers/include", f"-I{tree}/third_party/gemmlowp",
+                f"-I{tree}/third_party/ruy", f"-I{tree}/third_party/kissfft"]
+    if kernel_library == "esp-nn":
+        includes += [f"-I{tree}/third_party/esp-nn/include", f"-I{tree}/third_party/esp-nn/src/common",
+                     f"-I{tree}/esp_stubs"]
+        flags, cxx_only = ESP_TFLM_FLAGS, ESP_TFLM_CXX_ONLY
+    else:
+        flags, cxx_only = RV32_REFERENCE_FLAGS, RV32_CXX_ONLY
+    cxx = ["riscv64-unknown-elf-g++", *RV32_ARCH, *RV32_CXX_HEADERS, *flags, *cxx_only, *includes]
+    cc = ["riscv64-unknown-elf-gcc", *RV32_ARCH, *flags, *includes]
+    key = hashlib.sha256(repr((tree_key, cxx, cc, ESP_NN_FLAGS, _compiler_version(cxx[0]))).encode()).hexdigest()[:16]
+    directory = CACHE / f"rv32-{kernel_library}-{key}"
+    library = directory / "libtflm.a"
+    with _locked(directory):
+        if not library.exists():
+            jobs = []
+            for relative in json.loads((tree / ".complete").read_text()):
+                if not relative.endswith((".c", ".cc")) or relative.startswith("third_party/kissfft/"):
+                    continue  # kissfft is compiled inside signal's wrappers, as TFLM does
+                source, obj = tree / relative, directory / "obj" / (relative.replace("/", "__") + ".o")
+                if relative.startswith("third_party/esp-nn/"):
+                    command = ["riscv64-unknown-elf-gcc", *RV32_ARCH, *ESP_NN_FLAGS, *includes, "-Wno-unused-function"]
+                elif relative.endswith("kernels/esp_nn/depthwise_conv.cc"):
+                    command = [*cxx, "-O2"]  # its CMakeLists.txt: -O2 for this file only
+                else:
+                    command = cc if relative.endswith(".c") else cxx
+                jobs.append((command + ["-w"], source, obj))
+            _compile_all(jobs)
+            _archive("riscv64-unknown-elf-ar", library, [obj for _, _, obj in jobs])
+    return Build(RV32, kernel_library, tree, library, tuple(cxx), tuple(cc), ("riscv64-unknown-elf-gcc", *RV32_ARCH))
+
+
+def cmake_board(kernel_library: str):
+    """The Cortex-M4F board whose generated CMake project builds TFLM, with ``kernel_library``."""
+    from jsqat_embed.boards import load_board
+
+    return dataclasses.replace(load_board(CMAKE_BOARD), kernel_library=kernel_library)
+
+
+def _cortex_m4_build(kernel_library: str) -> Build:
+    """TFLM compiled by the generated CMake project's own ``tflm`` target (the project of a small
+    corpus model; TFLM's part of it does not depend on the model)."""
+    from jsqat_embed.firmware.project import build_project
+    from jsqat_embed.firmware.render import template_directory
+
+    tree, tree_key = assemble_tree(kernel_library)
+    board = cmake_board(kernel_library)
+    templates = template_directory() / "cmake"
+    key = hashlib.sha256(repr((
+        tree_key, kernel_library, board.firmware, _compiler_version("arm-none-eabi-g++"),
+        [(p.name, p.read_text()) for p in sorted(templates.glob("*.j2"))])).encode()).hexdigest()[:16]
+    directory = CACHE / f"cortex-m4-{kernel_library}-{key}"
+    build = directory / "build"
+    with _locked(directory):
+        if not (directory / ".complete").exists():
+            shutil.rmtree(directory, ignore_errors=True)
+            build_project(REPO / "tests" / "corpus" / "hello_world_int8.tflite", board, directory / "project",
+                          build_system="cmake", golden=1)
+            configure_cmake(directory / "project", build, tree)
+            built = subprocess.run(["cmake", "--build", str(build), "--target", "tflm", "-j", str(JOBS)],
+                                   capture_output=True, text=True)
+            if built.returncode != 0:
+                raise RuntimeError(f"building TFLM with the generated CMake project failed:\n{built.stdout[-3000:]}"
+                                   f"\n{built.stderr[-3000:]}")
+            (directory / ".complete").write_text("")
+    commands = json.loads((build / "compile_commands.json").read_text())
+    cxx = _flags_of(next(c for c in commands if c["file"].endswith("/tensorflow/lite/micro/micro_interpreter.cc")))
+    cc = _flags_of(next(c for c in commands if c["file"].endswith(".c")), language="c") if any(
+        c["file"].endswith(".c") for c in commands) else ["arm-none-eabi-gcc", *_cpu_flags(cxx)]
+    return Build(CORTEX_M4, kernel_library, tree, build / "libtflm.a", tuple(cxx), tuple(cc),
+                 ("arm-none-eabi-g++", *_cpu_flags(cxx)))
+
+
+def configure_cmake(project: Path, build: Path, tree: Path, *options: str) -> None:
+    """``cmake -B build`` for a generated CMake project, as its next steps say, with ``options``."""
+    configured = subprocess.run(
+        ["cmake", "-S", str(project), "-B", str(build), f"-DCMAKE_TOOLCHAIN_FILE={project / 'arm-none-eabi.cmake'}",
+         f"-DTFLM_TREE={tree}", "-DCMAKE_EXPORT_COMPILE_COMMANDS=ON", *options], capture_output=True, text=True)
+    if configured.returncode != 0:
+        raise RuntimeError(f"cmake configure failed:\n{configured.stdout[-3000:]}\n{configured.stderr[-3000:]}")
+
+
+def _flags_of(command: dict, language: str = "c++") -> list[str]:
+    """A compile_commands.json entry without its source, output and -c."""
+    words = command.get("arguments") or shlex.split(command["command"])
+    kept, skip = [], False
+    for word in words:
+        if skip:
+            skip = False
+        elif word == "-o":
+            skip = True
+        elif word not in ("-c", command["file"]):
+            kept.append(word)
+    if language == "c":
+        kept[0] = "arm-none-eabi-gcc"
+    return kept
+
+
+def _cpu_flags(flags: list[str]) -> list[str]:
+    return [f for f in flags if f.startswith(("-mcpu=", "-mthumb", "-mfloat-abi=", "-mfpu="))]
+
+
+@lru_cache(maxsize=None)
+def _build(target_name: str, kernel_library: str) -> Build:
+    return _cortex_m4_build(kernel_library) if target_name == "cortex-m4" else _rv32_build(kernel_library)
+
+
+def missing_requirements(target: Target, kernel_library: str = "reference") -> list[str]:
+    """What this machine lacks for the build (empty when it can be made)."""
+    tp = third_party()
+    missing = [f"{tp / name} (pinned {name})" for name in NEEDS[kernel_library] if not (tp / name / PINNED[name]).is_file()]
+    missing += [tool for tool in target.tools if not shutil.which(tool)]
     if target is RV32 and not NEWLIB_CXX.is_dir():
-        missing.append(f"C++ headers in {NEWLIB_CXX} (libnewlib-arm-none-eabi)")
+        missing.append(f"C++ headers in {NEWLIB_CXX} (libstdc++-arm-none-eabi-newlib)")
+    return missing
+
+
+def tflm_build_or_skip(target: Target, kernel_library: str = "reference") -> Build:
+    """TFLM with ``kernel_library`` for ``target`` (built once, then from the cache), or skip with the reason."""
+    missing = missing_requirements(target, kernel_library)
     if missing:
-        pytest.skip(f"{', '.join(missing)} not installed (see tests/tflm_targets.py)")
-    tflm_path = Path(tflm).resolve()
-    key = hashlib.sha256(f"{tflm_path}|{os.environ.get('JSQAT_TFLM_INCLUDES', '')}|{TFLM_FLAGS}|{target}".encode())
-    return tflm_path, build_library(target, tflm_path, REPO / ".cache" / f"tflm-{target.name}" / key.hexdigest()[:16])
+        pytest.skip(f"cannot build TFLM ({kernel_library}) for {target.name}: missing {', '.join(missing)} "
+                    "(set JSQAT_THIRD_PARTY to the pinned sources; make toolchains installs the tools)")
+    return _build(target.name, kernel_library)
 
 
-def link_for_qemu(target: Target, tflm: Path, library: Path, sources: list[Path], out: Path, *,
-                  include: list[Path] = ()) -> Path:
-    """A QEMU executable of ``sources`` + TFLM."""
+# -- linking and running -----------------------------------------------------------------------
+
+def link_for_qemu(build: Build, sources: list[Path], out: Path, *, include: list[Path] = (),
+                  psram: bool = True) -> Path:
+    """A QEMU executable of ``sources`` + TFLM. On Cortex-M4, data goes to the 16 MiB PSRAM
+    (``psram``) or the 4 MiB SRAM (as a board's would)."""
     objects = []
     for index, source in enumerate(sources):
         obj = out.with_name(f"{out.stem}.{index}.{source.stem}.o")
-        compiled = target.compile(tflm, "-Wall", *(f"-I{p}" for p in include), "-c", str(source), "-o", str(obj))
+        compiled = build.compile(source, obj, "-Wall", *(f"-I{p}" for p in include))
         assert compiled.returncode == 0, compiled.stderr[-3000:]
         objects.append(str(obj))
-    if target is CORTEX_M4:
+    if build.target is CORTEX_M4:
         startup = out.with_suffix(".startup.o")
-        subprocess.run(["arm-none-eabi-gcc", *CORTEX_M4.cxx[1:], "-c", str(QEMU_DIR / "startup.c"), "-o",
-                        str(startup)], check=True)
+        compiled = build.compile(QEMU_DIR / "startup.c", startup)
+        assert compiled.returncode == 0, compiled.stderr[-3000:]
         objects.append(str(startup))
-    linked = subprocess.run([*target.linker, *objects, str(library), *target.link, "-o", str(out)],
+        script = QEMU_DIR / ("mps2_an386_psram.ld" if psram else "mps2_an386.ld")
+        tail = ["--specs=rdimon.specs", f"-L{QEMU_DIR}", "-T", str(script), "-Wl,--gc-sections"]
+    else:
+        tail = RV32_LINK
+    linked = subprocess.run([*build.link, *objects, str(build.library), *tail, "-o", str(out)],
                             capture_output=True, text=True)
     assert linked.returncode == 0, linked.stderr[-3000:]
     return out
@@ -152,3 +482,23 @@ def link_for_qemu(target: Target, tflm: Path, library: Path, sources: list[Path]
 def run_qemu(target: Target, elf: Path, cwd: Path, timeout: int = 900) -> subprocess.CompletedProcess:
     return subprocess.run([*target.qemu, "-nographic", "-semihosting-config", "enable=on,target=native",
                            "-kernel", str(elf)], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+def resolver_methods(build: Build) -> list[str]:
+    """Every ``MicroMutableOpResolver`` method of jsqat-embed's op table that this TFLM has."""
+    from jsqat_embed.ops import OPS
+
+    header = (build.tree / "tensorflow/lite/micro/micro_mutable_op_resolver.h").read_text()
+    available = set(re.findall(r"TfLiteStatus (Add\w+)\(\)", header))
+    return sorted({d.resolver for d in OPS.values()} & available)
+
+
+def tflm_check_elf(build: Build, directory: Path) -> Path:
+    """qemu/tflm_check.cc linked with ``build``, its resolver holding every op of the op table."""
+    methods = resolver_methods(build)
+    (directory / "tflm_check_ops.h").write_text(
+        "// Generated by tests/tflm_targets.py from jsqat-embed's op table.\n#pragma once\n"
+        f"constexpr unsigned kJsqatCheckOpCount = {len(methods)};\n"
+        f"inline void AddJsqatCheckOps(tflite::MicroMutableOpResolver<kJsqatCheckOpCount>& r) {{\n"
+        + "".join(f"  r.{method}();\n" for method in methods) + "}\n")
+    return link_for_qemu(build, [QEMU_DIR / "tflm_check.cc"], directory / "tflm_check.elf", include=[directory])

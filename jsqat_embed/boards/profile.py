@@ -4,10 +4,23 @@ A board file is TOML with one ``[board]`` table and one ``[[regions]]`` entry pe
 memory region. Unknown keys are rejected (a typo must not silently become a
 default), every value is type-checked, units are in key names, and each file
 must cite its sources. Errors name the file and the key.
+
+Board files are shared between teams and downloaded: they are untrusted input.
+Fields that name things for a downstream tool (ids, region names, IDF targets,
+PlatformIO/pico-sdk/Zephyr boards, Arduino libraries and headers, compiler
+flags) must match a strict pattern; free text (names, notes, sources) must be
+printable and short; sizes are capped and numbers finite. The firmware
+renderer escapes every value for its target language as well
+(:mod:`jsqat_embed.firmware.render`), so neither check alone stands between a
+board file and the generated code.
 """
 
 from __future__ import annotations
 
+import math
+import os
+import re
+import stat
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +33,34 @@ FLASH_KINDS = ("flash", "external_flash")
 RAM_KINDS = ("sram", "psram", "sdram")
 RUNTIMES = ("firmware", "python-wheel")
 BUILD_SYSTEMS = ("esp-idf", "arduino", "platformio", "zephyr", "cmake", "pico-sdk", "python")
+
+#: A board file larger than this is refused before it is parsed.
+MAX_BOARD_FILE_BYTES = 1 << 20
+#: Region sizes: 1 TiB at most (and no more than the pointer width addresses).
+MAX_REGION_BYTES = 1 << 40
+#: clock_mhz must lie in this range (the Cortex-M timer divides by the MHz).
+CLOCK_MHZ_RANGE = (1.0, 10_000.0)
+MAX_MACS_PER_CYCLE = 4096.0
+MAX_TEXT_CHARS = {"name": 100, "mcu": 100, "core": 100, "note": 300, "sources": 500}
+MAX_LIST_ITEMS = 32
+
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
+_REGION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+_CPU_FLAG = re.compile(r"-m[a-z0-9][a-z0-9_.+-]*(=[a-z0-9][a-z0-9_.+-]*)?")
+#: [firmware] key -> (pattern, what it is): each value goes to another tool verbatim.
+FIRMWARE_PATTERNS = {
+    "idf_target": (re.compile(r"esp32[a-z0-9]{0,8}"), "an ESP-IDF target such as esp32s3"),
+    "platformio_platform": (re.compile(r"[a-z0-9][a-z0-9_.-]{0,63}"), "a PlatformIO platform such as espressif32"),
+    "platformio_board": (re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}"), "a PlatformIO board id such as nano33ble"),
+    "platformio_framework": (re.compile(r"[a-z0-9][a-z0-9_-]{0,31}"), "a PlatformIO framework such as arduino"),
+    "arduino_library": (re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9_.-]| (?! )){0,62}[A-Za-z0-9_.-]"),
+                        "an Arduino library name (letters, digits, '_', '.', '-', single spaces)"),
+    "arduino_header": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:/[A-Za-z0-9_][A-Za-z0-9_-]*)*\.(?:h|hh|hpp)"),
+                       "a header file name such as Chirale_TensorFlowLite.h"),
+    "pico_board": (re.compile(r"[a-z0-9_]{1,64}"), "a pico-sdk board such as pico2"),
+    "zephyr_board": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@-]{0,127}"), "a Zephyr board such as nrf52840dk/nrf52840"),
+    "cpu_flags": (None, "compiler flags such as -mcpu=cortex-m4 -mthumb"),
+}
 
 _BOARD_KEYS = {
     # key: (type, required)
@@ -36,6 +77,7 @@ _BOARD_KEYS = {
     "tflm_runtime": (str, False),
     "aliases": (list, False),
     "abi": (str, False),
+    "latency_profile": (str, False),
 }
 # Struct-layout ABIs of jsqat_embed.memory.tflm_structs; a board without "abi" gets
 # one from pointer_bits and core (see default_abi).
@@ -102,6 +144,7 @@ class BoardProfile:
     aliases: tuple[str, ...] = ()
     firmware: dict | None = None
     abi: str = "arm32"
+    latency_profile: str | None = None  # a profile of boards/latency/cycle_models.toml, or "board"
 
     @property
     def target(self) -> str:
@@ -174,18 +217,46 @@ def load_board(name: str) -> BoardProfile:
 
 
 def load_board_file(path: str | Path) -> BoardProfile:
+    """Load and validate one board file; only a regular file of at most 1 MiB is opened."""
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise BoardProfileError(f"{path}: not a regular file")
+        if info.st_size > MAX_BOARD_FILE_BYTES:
+            raise BoardProfileError(f"{path}: {info.st_size:,} bytes; a board file has at most "
+                                    f"{MAX_BOARD_FILE_BYTES:,}")
+        with open(path, "rb", opener=_nonblocking) as handle:
+            raw = handle.read(MAX_BOARD_FILE_BYTES + 1)
+        if len(raw) > MAX_BOARD_FILE_BYTES:
+            raise BoardProfileError(f"{path}: more than {MAX_BOARD_FILE_BYTES:,} bytes; not a board file")
+        text = raw.decode("utf-8")
     except FileNotFoundError:
         raise BoardProfileError(f"{path}: board file not found") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise BoardProfileError(f"{path}: cannot read board file ({exc})") from exc
+        raise BoardProfileError(f"{path}: cannot read board file ({_one_line(exc)})") from exc
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise BoardProfileError(f"{path}: not valid TOML ({exc})") from exc
+        raise BoardProfileError(f"{path}: not valid TOML ({_one_line(exc)})") from exc
+    except RecursionError:
+        raise BoardProfileError(f"{path}: not valid TOML (nested too deeply)") from None
     return _parse(data, path)
+
+
+def _nonblocking(path, flags):
+    # O_NONBLOCK: a FIFO swapped in after the stat() check cannot hang the open
+    return os.open(path, flags | getattr(os, "O_NONBLOCK", 0))
+
+
+def _one_line(value) -> str:
+    return " ".join(str(value).split())
+
+
+def _shown(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters: hostile values stay one short line."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _parse(data: dict, path: Path) -> BoardProfile:
@@ -208,28 +279,47 @@ def _parse(data: dict, path: Path) -> BoardProfile:
     for i, raw in enumerate(regions_raw):
         if not isinstance(raw, dict):
             raise BoardProfileError(f"{where}: [[regions]] entry {i + 1} is not a table")
-        region = _check_table(raw, _REGION_KEYS, f"{where} [[regions]] {raw.get('name', i + 1)!s}")
-        context = f"{where}: region {region['name']!r}"
+        region = _check_table(raw, _REGION_KEYS, f"{where} [[regions]] {_shown(raw.get('name', i + 1))}")
+        context = f"{where}: region {_shown(region['name'])}"
+        if not _REGION_NAME.fullmatch(region["name"]):
+            raise BoardProfileError(f"{context}: a region name is a letter, then up to 31 letters, digits, "
+                                    "'-' or '_' (it becomes a linker-script symbol)")
         if region["kind"] not in REGION_KINDS:
             raise BoardProfileError(f"{context}: kind {region['kind']!r} is not one of {', '.join(REGION_KINDS)}")
         if region["size_bytes"] <= 0:
             raise BoardProfileError(f"{context}: size_bytes must be positive, got {region['size_bytes']}")
+        if region["size_bytes"] > MAX_REGION_BYTES:
+            raise BoardProfileError(
+                f"{context}: size_bytes {region['size_bytes']} is more than {MAX_REGION_BYTES} (1 TiB)")
         if not 0 <= region["reserved_bytes"] <= region["size_bytes"]:
             raise BoardProfileError(
                 f"{context}: reserved_bytes {region['reserved_bytes']} must be between 0 and size_bytes {region['size_bytes']}")
         if "origin" in region and not 0 <= region["origin"] < 1 << 64:
             raise BoardProfileError(f"{context}: origin {region['origin']} is not an address")
+        if "note" in region:
+            _check_text(region["note"], "note", context)
         regions.append(MemoryRegion(region["name"], region["kind"], region["size_bytes"], region["reserved_bytes"],
                                     region.get("note", ""), region.get("origin")))
+    if len(regions) > MAX_LIST_ITEMS:
+        raise BoardProfileError(f"{where}: {len(regions)} regions; at most {MAX_LIST_ITEMS}")
     names = [r.name for r in regions]
     if len(set(names)) != len(names):
         raise BoardProfileError(f"{where}: region names must be unique, got {', '.join(names)}")
+    symbols = [n.replace("-", "_").upper() for n in names]
+    if len(set(symbols)) != len(symbols):
+        raise BoardProfileError(f"{where}: region names must differ in more than case and '-'/'_' "
+                                f"(they become linker symbols {', '.join(symbols)})")
     if not any(r.is_flash for r in regions):
         raise BoardProfileError(f"{where}: no flash region (kind flash or external_flash)")
     if not any(r.kind in RAM_KINDS for r in regions):
         raise BoardProfileError(f"{where}: no RAM region (kind sram, psram or sdram)")
     if board["pointer_bits"] not in (32, 64):
         raise BoardProfileError(f"{where}: pointer_bits must be 32 or 64, got {board['pointer_bits']}")
+    address_space = 1 << board["pointer_bits"]
+    for region in regions:
+        if region.size_bytes > address_space or (region.origin or 0) + region.size_bytes > address_space:
+            raise BoardProfileError(f"{where}: region {region.name!r} does not fit a {board['pointer_bits']}-bit "
+                                    "address space")
     abi = board.get("abi") or default_abi(board["pointer_bits"], board["core"])
     if ABIS.get(abi) != board["pointer_bits"]:
         allowed = ", ".join(name for name, bits in ABIS.items() if bits == board["pointer_bits"])
@@ -241,27 +331,51 @@ def _parse(data: dict, path: Path) -> BoardProfile:
     if runtime not in RUNTIMES:
         raise BoardProfileError(f"{where}: tflm_runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
     for key in ("clock_mhz", "int8_macs_per_cycle"):
+        if not math.isfinite(board[key]):
+            raise BoardProfileError(f"{where}: {key} must be a finite number, got {board[key]}")
         if not board[key] > 0:
             raise BoardProfileError(f"{where}: {key} must be positive, got {board[key]}")
+    low, high = CLOCK_MHZ_RANGE
+    if not low <= board["clock_mhz"] <= high:
+        raise BoardProfileError(f"{where}: clock_mhz must be between {low:g} and {high:g}, got {board['clock_mhz']}")
+    if board["int8_macs_per_cycle"] > MAX_MACS_PER_CYCLE:
+        raise BoardProfileError(f"{where}: int8_macs_per_cycle must be at most {MAX_MACS_PER_CYCLE:g}, "
+                                f"got {board['int8_macs_per_cycle']}")
     for key in ("build_systems", "sources"):
         if not board[key] or not all(isinstance(item, str) and item for item in board[key]):
             raise BoardProfileError(f"{where}: {key} must be a non-empty list of strings")
+        if len(board[key]) > MAX_LIST_ITEMS:
+            raise BoardProfileError(f"{where}: {key} has {len(board[key])} entries; at most {MAX_LIST_ITEMS}")
+    for source in board["sources"]:
+        _check_text(source, "sources", f"{where}: [board]")
+    for key in ("name", "mcu", "core"):
+        _check_text(board[key], key, f"{where}: [board]")
     unknown_systems = [b for b in board["build_systems"] if b not in BUILD_SYSTEMS]
     if unknown_systems:
         raise BoardProfileError(
             f"{where}: build_systems {', '.join(unknown_systems)} not among {', '.join(BUILD_SYSTEMS)}")
     aliases = board.get("aliases", [])
-    if not all(isinstance(a, str) and a for a in aliases):
-        raise BoardProfileError(f"{where}: aliases must be a list of names")
-    if not board["id"].replace("-", "").replace("_", "").isalnum():
-        raise BoardProfileError(f"{where}: id {board['id']!r} may only hold letters, digits, '-' and '_'")
+    if not all(isinstance(a, str) and a for a in aliases) or len(aliases) > MAX_LIST_ITEMS:
+        raise BoardProfileError(f"{where}: aliases must be a list of at most {MAX_LIST_ITEMS} names")
+    for key, value in (("id", board["id"]), *(("aliases", a) for a in aliases)):
+        if not _ID.fullmatch(value):
+            raise BoardProfileError(f"{where}: {key} {_shown(value)} must be a letter or digit, then up to 63 "
+                                    "letters, digits, '-' and '_'")
+    for key, value in firmware.items():
+        _check_firmware_value(key, value, f"{where}: [firmware]")
+    if "latency_profile" in board:
+        from jsqat_embed.memory.latency import profile_names
+
+        if board["latency_profile"] not in profile_names():
+            raise BoardProfileError(f"{where}: latency_profile {_shown(board['latency_profile'])} is not one of "
+                                    f"{', '.join(profile_names())}")
     return BoardProfile(
         id=board["id"], name=board["name"], mcu=board["mcu"], core=board["core"],
         pointer_bits=board["pointer_bits"], clock_mhz=float(board["clock_mhz"]),
         kernel_library=board["kernel_library"], build_systems=tuple(board["build_systems"]),
         int8_macs_per_cycle=float(board["int8_macs_per_cycle"]), sources=tuple(board["sources"]),
         regions=tuple(regions), tflm_runtime=runtime, path=path, aliases=tuple(aliases), firmware=dict(firmware),
-        abi=abi,
+        abi=abi, latency_profile=board.get("latency_profile"),
     )
 
 
@@ -274,10 +388,34 @@ def default_abi(pointer_bits: int, core: str) -> str:
     return "ilp32" if "xtensa" in lowered or "risc-v" in lowered or "riscv" in lowered else "arm32"
 
 
+def _check_text(value: str, key: str, context: str) -> None:
+    """Free text: printable (no newline, tab or escape), at most MAX_TEXT_CHARS[key] characters."""
+    limit = MAX_TEXT_CHARS[key]
+    if not value.isprintable():
+        raise BoardProfileError(f"{context} {key} {_shown(value)} holds a control character (newline, tab, escape...)")
+    if len(value) > limit:
+        raise BoardProfileError(f"{context} {key} is {len(value)} characters long; at most {limit}")
+
+
+def _check_firmware_value(key: str, value: str, context: str) -> None:
+    pattern, what = FIRMWARE_PATTERNS[key]
+    if key == "cpu_flags":
+        flags = value.split(" ")
+        if not 0 < len(flags) <= 16 or not all(_CPU_FLAG.fullmatch(flag) for flag in flags):
+            raise BoardProfileError(f"{context} cpu_flags {_shown(value)} must be {what}: -m options "
+                                    "separated by single spaces")
+        if not any(flag.startswith("-mcpu=") for flag in flags):
+            raise BoardProfileError(f"{context} cpu_flags {_shown(value)} must name the CPU with -mcpu=")
+        return
+    if not pattern.fullmatch(value):
+        raise BoardProfileError(f"{context} {key} {_shown(value)} must be {what}")
+
+
 def _check_table(table: dict, schema: dict, context: str) -> dict:
     unknown = set(table) - set(schema)
     if unknown:
-        raise BoardProfileError(f"{context}: unknown key(s) {', '.join(sorted(unknown))}; allowed: {', '.join(schema)}")
+        names = ", ".join(k if k.isprintable() and len(k) <= 40 else _shown(k, 40) for k in sorted(unknown)[:5])
+        raise BoardProfileError(f"{context}: unknown key(s) {names}; allowed: {', '.join(schema)}")
     for key, (kind, required) in schema.items():
         if key not in table:
             if required:
@@ -286,5 +424,5 @@ def _check_table(table: dict, schema: dict, context: str) -> dict:
         value = table[key]
         if isinstance(value, bool) or not isinstance(value, kind):
             expected = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise BoardProfileError(f"{context}: {key} must be {expected}, got {type(value).__name__} {value!r}")
+            raise BoardProfileError(f"{context}: {key} must be {expected}, got {type(value).__name__} {_shown(value)}")
     return table

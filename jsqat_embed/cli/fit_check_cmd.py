@@ -45,9 +45,9 @@ def fit_check_command(
         dense = [fit_board(graph, profile) for profile in profiles]
         pruned = None
         if not all(fit.fits for fit in dense) and not any(op.opcode == "TFLM_DECODE" for op in graph.operators):
-            from jsqat_embed.compress.plan import pruned_variant
+            from jsqat_embed.compress.plan import variants
 
-            pruned = pruned_variant(graph)
+            pruned = variants(graph)  # pruning first; the smallest encoding only for boards pruning does not fit
         fits = [fit if fit.fits or pruned is None else fit_with_encodings(graph, fit.board, pruned) for fit in dense]
         hints = {fit.board.id: _hint(graph, fit, fits, sparsity_hint) for fit in fits if not fit.fits}
         optimized = {fit.board.id: found for fit in fits if (found := _memory_optimized(graph, fit)) is not None}
@@ -153,6 +153,11 @@ def _short(label: str, width: int = 48) -> str:
     return first if len(first) <= width else "..." + first[-(width - 3):]
 
 
+def _latency(fit) -> str:
+    """``≈ 180 ms (×1.3)``: the estimate and its multiplicative uncertainty."""
+    return fit.latency.text() if fit.latency is not None else f"~{fit.latency_ms:,.0f} ms"
+
+
 def _verdict(fit) -> str:
     if not fit.fits:
         return "NO"
@@ -171,7 +176,7 @@ def _print(model: Path, graph, fits, hints, peaks) -> None:
     rows = [[fit.board.id, _verdict(fit), f"{_kib(fit.flash_total)} / {_kib(fit.flash_capacity)}",
              f"{fit.flash_headroom:.0%}", f"{_kib(fit.ram_total)} / {_kib(fit.ram_capacity)}", f"{fit.ram_headroom:.0%}",
              f"{fit.model_region.name if fit.model_region else '-'} / {fit.arena_region.name if fit.arena_region else '-'}",
-             f"~{fit.latency_ms:,.0f} ms"] for fit in fits]
+             _latency(fit)] for fit in fits]
     grid = table(["board", "fits", "flash used / size", "free", "RAM used / size", "free", "model / arena in",
                   "latency"], rows, right={2, 3, 4, 5, 7})
     tabular = fits_width(grid, width)
@@ -194,7 +199,7 @@ def _print(model: Path, graph, fits, hints, peaks) -> None:
                 out += wrap(flash, width, "    ") + wrap(ram, width, "    ")
             if not tabular:
                 out += wrap(f"model in {fit.model_region.name if fit.model_region else '-'}, arena in "
-                            f"{fit.arena_region.name if fit.arena_region else '-'}; latency ~{fit.latency_ms:,.0f} ms",
+                            f"{fit.arena_region.name if fit.arena_region else '-'}; latency {_latency(fit)}",
                             width, "    ")
         for reason in fit.reasons:
             out += wrap(f"x {fit.board.id}: {reason}", width, "  ")
@@ -215,7 +220,9 @@ def _print(model: Path, graph, fits, hints, peaks) -> None:
     out += wrap("Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 and RV32 "
                 "with reference kernels; CMSIS-NN/esp-nn scratch from their sources; boards add a margin for "
                 "Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from Cortex-M4F "
-                ".text per op; latency assumes each board's int8 MAC/cycle.", width)
+                ".text per op. Latency: a per-operator cycle model fitted to MLPerf Tiny where it measured the "
+                "core and kernel library (docs/latency.md), else the board's int8 MAC/cycle; (×k) is its "
+                "uncertainty.", width)
     typer.echo("\n".join(out))
 
 

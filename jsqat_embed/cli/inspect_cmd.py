@@ -25,6 +25,7 @@ def inspect_command(
     json_output: bool = typer.Option(False, "--json", help="Print a JSON document instead of tables."),
     all_layers: bool = typer.Option(False, "--all-layers", help="List every operator (default: every operator too, but data-movement ops are folded when there are more than 60)."),
     plot: Path | None = typer.Option(None, "--plot", help="Also draw the tensor arena's plan over the operators (host, reference kernels) to this .png/.svg/.pdf (needs jsqat-embed[plot])."),
+    board: str | None = typer.Option(None, "--board", "-b", help="Add each operator's estimated time on this board (the latency cycle model; see docs/latency.md)."),
 ) -> None:
     """Op counts, a per-layer table (shapes, parameters, MACs, weight sparsity), totals and device warnings."""
     from jsqat_embed.graph.analysis import summarize
@@ -38,12 +39,24 @@ def inspect_command(
             check_output(plot)
         graph = read_model(model)
         summary = summarize(graph)
+        latency = None
+        if board is not None:
+            from jsqat_embed.boards import load_board
+            from jsqat_embed.memory.latency import estimate_latency
+
+            latency = estimate_latency(graph, load_board(board))
         if plot is not None:
             from jsqat_embed.plot import plot_arena
 
             plot_arena(graph, plot)
     if json_output:
-        print_json(summary.to_json())
+        document = summary.to_json()
+        if latency is not None:
+            document["latency"] = dict(latency.to_json(), board=board, operators=[
+                {"index": op.index, "op": op.opcode, "class": op.op_class,
+                 "ms": float(f"{op.cycles * latency.slowdown / (latency.clock_mhz * 1e3):.4g}")}
+                for op in latency.operators])
+        print_json(document)
         return
 
     from rich.console import Console
@@ -67,10 +80,17 @@ def inspect_command(
     for column, justify in (("#", "right"), ("op", "left"), ("input", "left"), ("output", "left"),
                             ("params", "right"), ("MACs", "right"), ("sparsity", "right")):
         table.add_column(column, justify=justify)
+    op_ms = {}
+    if latency is not None:
+        table.add_column("ms", justify="right")
+        op_ms = {op.index: op.cycles * latency.slowdown / (latency.clock_mhz * 1e3) for op in latency.operators}
     for row in rows:
         sparsity = f"{row.weight_sparsity:.1%}" if row.weight_sparsity is not None else ""
-        table.add_row(str(row.index), row.op, _shape(row.input_shapes), _shape(row.output_shapes),
-                      _human(row.params) if row.params else "", _human(row.macs) if row.macs else "", sparsity)
+        cells = [str(row.index), row.op, _shape(row.input_shapes), _shape(row.output_shapes),
+                 _human(row.params) if row.params else "", _human(row.macs) if row.macs else "", sparsity]
+        if latency is not None:
+            cells.append(f"{op_ms.get(row.index, 0.0):.3g}")
+        table.add_row(*cells)
     console.print(table)
     if folded:
         console.print(f"  ({folded} data-movement/activation ops not shown; --all-layers lists them)")
@@ -79,6 +99,12 @@ def inspect_command(
         f"[bold]total[/bold]: {len(summary.layers)} ops, {summary.total_params:,} weights "
         f"({summary.weight_bytes:,} bytes), {_human(summary.total_macs)} MACs, weight sparsity {overall}"
     )
+    if latency is not None:
+        from jsqat_embed.memory.latency import format_ms
+
+        classes = ", ".join(f"{name} {format_ms(ms)} ms" for name, ms in latency.by_class().items() if ms > 0)
+        console.print(f"[bold]latency on {board}[/bold]: {latency.text()} = {classes}; {latency.description}",
+                      highlight=False)
     errors = [w for w in summary.warnings if w.level == "error"]
     warnings = [w for w in summary.warnings if w.level != "error"]
     if errors:

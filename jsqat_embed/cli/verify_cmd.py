@@ -13,7 +13,7 @@ def verify_command(
     model: Path = typer.Argument(..., help="Path to a quantized (int8) .tflite model, any number of inputs and outputs."),
     random: int = typer.Option(16, "--random", min=1, help="Number of seeded random inputs (ignored with --images)."),
     images: Path | None = typer.Option(None, "--images", help="Folder (or file) of PNG/JPEG/TIFF images to use as inputs (models with one image input)."),
-    preprocess: str = typer.Option("symmetric", "--preprocess", help="How pixels map to real values before quantizing: symmetric ([-1,1]), unit ([0,1]), raw ([0,255]) or caffe (BGR minus ImageNet means)."),
+    preprocess: str = typer.Option("symmetric", "--preprocess", help="How pixels map to real values before quantizing: symmetric ([-1,1]), unit ([0,1]), raw ([0,255]), caffe (BGR minus ImageNet means) or torch ((p/255 - ImageNet mean) / std)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the random inputs."),
     no_litert: bool = typer.Option(False, "--no-litert", help="Skip the LiteRT second reference."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON document."),

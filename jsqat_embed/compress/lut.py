@@ -56,12 +56,19 @@ def check_axis(shape: tuple[int, ...], axis: int | None) -> None:
             f"per-channel axis {axis} of a rank-{rank} tensor: DECODE LUT needs the first or last axis")
 
 
+def _rows(values: np.ndarray, axis: int | None) -> np.ndarray:
+    """One row per table: the channels along ``axis`` (first axis moved there), or the whole tensor."""
+    moved = values[np.newaxis] if axis is None else np.moveaxis(values, axis, 0)
+    return moved.reshape(moved.shape[0], -1)
+
+
 def table_sizes(values: np.ndarray, axis: int | None) -> int:
     """The number of distinct values of the largest table (one per channel along ``axis``, or one)."""
-    if axis is None:
-        return len(np.unique(values))
-    rows = np.moveaxis(values, axis, 0).reshape(values.shape[axis], -1)
-    return max(len(np.unique(row)) for row in rows) if rows.size else 0
+    rows = _rows(values, axis)
+    if rows.size == 0:
+        return 0
+    ordered = np.sort(rows, axis=1)
+    return int((1 + (ordered[:, 1:] != ordered[:, :-1]).sum(axis=1)).max())
 
 
 def bitwidth_for(distinct: int) -> int:
@@ -72,19 +79,23 @@ def encode(values: np.ndarray, axis: int | None) -> LutTensor:
     """Index and ancillary bytes of ``values`` (its own dtype), tables per channel along ``axis``."""
     values = np.ascontiguousarray(values)
     check_axis(values.shape, axis)
-    moved = values[np.newaxis] if axis is None else np.moveaxis(values, axis, 0)
-    rows = moved.reshape(moved.shape[0], -1)
-    tables, row_indices = [], []
-    for row in rows:
-        table, inverse = np.unique(row, return_inverse=True)
-        tables.append(table)
-        row_indices.append(inverse.reshape(-1))
-    stride = max(len(t) for t in tables)
+    rows = _rows(values, axis)
+    count, width = rows.shape
+    # each row's sorted distinct values, all rows at once: offset the rows apart, then one np.unique
+    span = int(rows.max()) - int(rows.min()) + 1 if rows.size else 1
+    keyed = rows.astype(np.int64) - (int(rows.min()) if rows.size else 0) + np.arange(count, dtype=np.int64)[:, None] * span
+    distinct, inverse = np.unique(keyed, return_inverse=True)
+    row_of = distinct // span
+    first = np.searchsorted(row_of, np.arange(count))
+    sizes = np.diff(np.append(first, distinct.size))
+    stride = int(sizes.max()) if count else 1
     if stride > MAX_STRIDE:
         raise UnsupportedModelError(f"{stride} distinct values per table: DECODE LUT holds at most {MAX_STRIDE}")
     bitwidth = bitwidth_for(stride)
+    row_indices = inverse.reshape(count, width) - first[:, None]
     # indices back in the tensor's own element order
-    per_row = np.stack(row_indices).reshape(moved.shape)
+    moved_shape = (count, *(values.shape if axis is None else np.moveaxis(values, axis, 0).shape[1:]))
+    per_row = row_indices.reshape(moved_shape)
     indices = (per_row[0] if axis is None else np.moveaxis(per_row, 0, axis)).reshape(-1).astype(np.uint8)
     bits = (indices[:, np.newaxis] >> np.arange(bitwidth - 1, -1, -1, dtype=np.uint8)) & 1
     packed = np.packbits(bits.reshape(-1).astype(np.uint8), bitorder="big").tobytes()
@@ -95,9 +106,10 @@ def encode(values: np.ndarray, axis: int | None) -> LutTensor:
     header[4] = LUT_VERSION
     header[5] = ((PER_TENSOR_AXIS if axis is None else axis) << 4) | bitwidth
     header[6] = stride
-    little = values.dtype.newbyteorder("<")
-    padded = [np.pad(t, (0, stride - len(t))).astype(little).tobytes() for t in tables]
-    return LutTensor(indices=packed, ancillary=bytes(header) + b"".join(padded), bitwidth=bitwidth, stride=stride)
+    tables = np.zeros((count, stride), dtype=values.dtype.newbyteorder("<"))
+    position = np.arange(distinct.size) - first[row_of]
+    tables[row_of, position] = (distinct - row_of * span + (int(rows.min()) if rows.size else 0)).astype(values.dtype)
+    return LutTensor(indices=packed, ancillary=bytes(header) + tables.tobytes(), bitwidth=bitwidth, stride=stride)
 
 
 def decode(encoded: LutTensor, dtype: np.dtype, shape: tuple[int, ...], axis: int | None) -> np.ndarray:

@@ -12,7 +12,7 @@ import hashlib
 import keyword
 import re
 
-from jsqat_embed.firmware.render import banner, environment
+from jsqat_embed.firmware.render import Code, banner, render_template
 
 ALIGNMENT = 16
 BYTES_PER_LINE = 16
@@ -52,13 +52,14 @@ def render_model_arrays(data: bytes, model_name: str, *, encoding_summary: str =
     sha256 = hashlib.sha256(data).hexdigest()
     symbol = c_identifier(model_name)
     section = EXTERNAL_FLASH_SECTIONS.get(board_id or "") if placement == "external_flash" else None
+    section = Code(section) if section else None  # composed here from the table above
     hex_lines = [
         ", ".join(f"0x{byte:02x}" for byte in data[i : i + BYTES_PER_LINE]) + ","
         for i in range(0, len(data), BYTES_PER_LINE)
     ]
     context = {
         "banner": banner(sha256),
-        "model_name": re.sub(r"[^\x20-\x7e]", "?", model_name).replace("*/", "*_/"),
+        "model_name": model_name,  # the template's c_comment filter makes it comment-safe
         "model_bytes": len(data),
         "sha256": sha256,
         "encoding_summary": encoding_summary,
@@ -70,8 +71,7 @@ def render_model_arrays(data: bytes, model_name: str, *, encoding_summary: str =
         "section_attribute": section,
         "placement": placement or "internal flash",
     }
-    env = environment()
     return {
-        "model_data.cc": env.get_template("common/model_data.cc.j2").render(context),
-        header_name: env.get_template("common/model_data.h.j2").render(context),
+        "model_data.cc": render_template("common/model_data.cc.j2", context),
+        header_name: render_template("common/model_data.h.j2", context),
     }

@@ -66,7 +66,7 @@ class ModelSummary:
 
 def weight_tensor(op: Operator) -> Tensor | None:
     if op.opcode in WEIGHT_OPS:
-        index = 2 if op.opcode == "TRANSPOSE_CONV" else 1
+        index = 1  # TRANSPOSE_CONV too: its inputs are output_shape, weights, input, bias
         tensor = op.input(index)
         if tensor is not None and tensor.is_constant:
             return tensor

@@ -13,6 +13,7 @@ from jsqat_embed.graph.analysis import count_macs
 from jsqat_embed.graph.model import Model
 from jsqat_embed.memory.arena import DEFAULT_TFLM_VERSION, HOST, HOST_TFLM_VERSION, ArenaEstimate, estimate_arena
 from jsqat_embed.memory.flash import RuntimeCode, model_bytes, runtime_code
+from jsqat_embed.memory.latency import LatencyEstimate, estimate_latency
 from jsqat_embed.memory.planner import align_up
 from jsqat_embed.memory.tflm_structs import STRUCTS
 
@@ -51,8 +52,9 @@ class BoardFit:
     reasons: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     assumptions: list[str] = field(default_factory=list)
-    encoding: str = "dense"  # "prune" when DECODE pruning is what makes it fit
+    encoding: str = "dense"  # else the compress --method whose DECODE encoding makes it fit (prune, huffman, lut, auto)
     dense: "BoardFit | None" = None  # the dense figures when another encoding was chosen
+    latency: LatencyEstimate | None = None  # latency_ms with its interval and per-class breakdown
 
     @property
     def arena_bytes(self) -> int:
@@ -102,7 +104,8 @@ class BoardFit:
                 "model": self.model_region.name if self.model_region else None,
                 "arena": self.arena_region.name if self.arena_region else None,
             },
-            "latency_ms_estimate": round(self.latency_ms, 1),
+            "latency_ms_estimate": round(self.latency_ms, 3),
+            "latency": self.latency.to_json() if self.latency is not None else None,
             "encoding": self.encoding,
             "dense": None if self.dense is None else {
                 "fits": self.dense.fits, "flash_total": self.dense.flash_total, "ram_total": self.dense.ram_total,
@@ -169,7 +172,6 @@ def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None 
         reasons.append(f"the model's '{opcode}' operators need {needs}; {board.id} has none")
     assumptions = [
         f"runtime code: Cortex-M4F .text of TFLM {board.kernel_library} kernels, summed per op (upper bound)",
-        f"latency: {macs:,} MACs at {board.int8_macs_per_cycle:g} int8 MAC/cycle and {board.clock_mhz:g} MHz",
     ]
 
     # Flash: code and reserve always in internal flash; the model there too if it fits.
@@ -220,9 +222,10 @@ def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None 
             warnings.append(f"arena in {arena_region.kind} '{arena_region.name}' ({_kb(need)} does not fit any SRAM "
                             f"region): expect roughly {EXTERNAL_RAM_SLOWDOWN:g}x slower inference")
 
-    seconds = macs / (board.int8_macs_per_cycle * board.clock_mhz * 1e6)
-    if arena_region is not None and arena_region.kind != "sram":
-        seconds *= EXTERNAL_RAM_SLOWDOWN
+    external = arena_region is not None and arena_region.kind != "sram"
+    latency = estimate_latency(model, board, slowdown=EXTERNAL_RAM_SLOWDOWN if external else 1.0)
+    assumptions.append(f"latency: {latency.description}")
+    if external:
         assumptions.append(f"x{EXTERNAL_RAM_SLOWDOWN:g} for the arena in external RAM")
     if not arena.exact:
         assumptions.append(f"{board.kernel_library} scratch buffers are bounds read from its sources")
@@ -235,32 +238,41 @@ def fit_board(model: Model, board: BoardProfile, *, arena: ArenaEstimate | None 
         board=board, fits=not reasons, model_bytes=size, runtime=runtime, flash_reserve=flash_reserve,
         flash_capacity=flash_capacity, flash_total=flash_total, model_region=model_region, arena=arena,
         margin=margin, arena_region=arena_region, ram_reserve=ram_reserve, ram_capacity=ram_capacity,
-        macs=macs, latency_ms=seconds * 1000, reasons=reasons, warnings=warnings, assumptions=assumptions,
+        macs=macs, latency_ms=latency.ms, reasons=reasons, warnings=warnings, assumptions=assumptions,
+        latency=latency,
     )
 
 
 def fit_with_encodings(model: Model, board: BoardProfile, pruned=None) -> BoardFit:
-    """The dense fit, or the DECODE-pruned one when only that fits (``pruned``: plan.pruned_variant()).
+    """The dense fit, or the first DECODE-encoded one that fits.
 
-    The pruned figures are the encoded file size (estimated from the encodings,
-    conservative by ~1 %) and the arena with the decoded weights planned where
-    TFLM puts them (exact on the host).
+    ``pruned``: a variant ``(graph, file bytes, choices)`` from
+    ``compress.plan``, or several (``plan.variants()``, smaller ones later,
+    computed as they are asked for). Their figures are the encoded file's exact
+    size and the arena with the decoded weights planned where TFLM puts them
+    (exact on the host), so decoding RAM is counted for each encoding.
     """
     dense = fit_board(model, board)
     if dense.fits or pruned is None:
         return dense
-    variant, file_bytes, chosen = pruned
-    candidate = fit_board(variant, board, file_bytes=file_bytes)
-    if not candidate.fits:
+    for variant, file_bytes, chosen in ([pruned] if isinstance(pruned, tuple) else pruned):
+        candidate = fit_board(variant, board, file_bytes=file_bytes)
+        if candidate.fits:
+            break
+    else:
         return dense
-    candidate.encoding = "prune"
+    methods = sorted({c.method for c in chosen})
+    candidate.encoding = methods[0] if len(methods) == 1 else "auto"
+    names = {"prune": "pruning", "lut": "LUT", "huffman": "Huffman"}
+    what = (f"DECODE {names.get(methods[0], methods[0])}" if len(methods) == 1 else
+            "DECODE compression (" + ", ".join(names.get(m, m) for m in methods) + ")")
     candidate.dense = dense
     weights = sum(c.dense_bytes for c in chosen)
     encoded = sum(c.encoded_bytes for c in chosen)
     candidate.warnings.insert(0, (
-        f"fits only with DECODE pruning of {len(chosen)} weight tensors ({_kb(weights)} -> {_kb(encoded)}; "
+        f"fits only with {what} of {len(chosen)} weight tensors ({_kb(weights)} -> {_kb(encoded)}; "
         f"decoding adds {_kb(max(0, candidate.arena.total - dense.arena.total))} of arena): "
-        "run `jsqat-embed compress --method prune` and deploy the compressed model"))
+        f"run `jsqat-embed compress --method {candidate.encoding}` and deploy the compressed model"))
     return candidate
 
 
@@ -297,3 +309,4 @@ def sparsity_hint(model: Model, fit: BoardFit) -> str | None:
         return None
     return (f"with DECODE pruning (jsqat-embed compress) the weights would fit at about "
             f"{(1 - density):.0%} sparsity or more")
+

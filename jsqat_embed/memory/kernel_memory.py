@@ -188,6 +188,8 @@ def decode(operator: Operator, library: str) -> KernelMemory:
             q = output.quantization
             if q is not None and q.channels > 1 and np.any(q.zero_point != 0):
                 prepare.append(q.channels * output.itemsize)
+        elif decode_type == 1:
+            prepare.append("DecodeStateHuffman")  # decodes from the tables in place: nothing else
         else:
             prepare.append("DecodeStateLut")
     return KernelMemory(None, [], prepare)
@@ -358,8 +360,8 @@ def svdf(operator: Operator, library: str) -> KernelMemory:
     memory.scratch = [4 * batch * filters]
     if source.dtype == "int8":
         memory.scratch.append(4 * batch * (filters // rank))
-    if library != REFERENCE:
-        memory.estimated = True  # CMSIS-NN / esp-nn SVDF kernels ask for other scratch
+    if library == CMSIS_NN:
+        memory.estimated = True  # cmsis_nn/svdf.cc: its own OpData, kernel-sum buffers (esp-nn has no SVDF)
     return memory
 
 
@@ -397,11 +399,45 @@ def signal(operator: Operator, library: str) -> KernelMemory:
     if name == "SignalFilterBankSpectralSubtraction":
         channels = int(options.get("num_channels", 0))
         return KernelMemory(None, ["TFLMSignalSpectralSubtractionParams", 4 * channels])
-    if name == "SignalRfft":
+    if name in ("SignalRfft", "SignalIrfft"):
         fft_length = int(options.get("fft_length", 0))
         scalar_bytes = {7: 2, 2: 4, 0: 4}.get(int(options.get("T", 7)), 2)  # int16, int32, float32
-        return KernelMemory(None, ["TfLiteAudioFrontendRfftParams", _kiss_fftr_state(fft_length, 2 * scalar_bytes)],
-                            scratch=[fft_length * scalar_bytes])
+        state = _kiss_fftr_state(fft_length, 2 * scalar_bytes)
+        if name == "SignalIrfft":  # no work area: kiss_fftri writes the output directly
+            if int(options.get("T", 7)) == 0:
+                # irfft_float.cc's IrfftFloatState {int32_t; cfg pointer} precedes the KISS state:
+                # 16 bytes on LP64, 8 on ILP32, i.e. two pointers on both.
+                state = [("pointer", 2), *state]
+            return KernelMemory(None, ["TfLiteAudioFrontendIrfftParams", state])
+        return KernelMemory(None, ["TfLiteAudioFrontendRfftParams", state], scratch=[fft_length * scalar_bytes])
+    source = operator.input(0)
+    shape = source.shape if source is not None else ()
+    width = shape[-1] if shape else 0
+    rows = (int(np.prod(shape)) // width) if width else 0
+
+    def circular_buffer(capacity: int) -> list:
+        return ["CircularBuffer", 2 * 2 * capacity]  # CircularBufferGetNeededMemory: the int16 buffer, twice
+
+    if name == "SignalDelay":
+        capacity = width + int(options.get("delay_length", 0))
+        return KernelMemory(None, ["TFLMSignalFrontendDelayParams"],
+                            [("pointer", rows), ("pointer", rows), *[circular_buffer(capacity)] * rows])
+    if name == "SignalFramer":
+        size, step = int(options.get("frame_size", 0)), max(1, int(options.get("frame_step", 1)))
+        capacity = (size + step - 1) // step * step
+        return KernelMemory(None, ["TFLMSignalFramerParams"],
+                            [("pointer", rows), ("pointer", rows), *[circular_buffer(capacity)] * rows])
+    if name == "SignalStacker":
+        channels = int(options.get("num_channels", 0))
+        context = int(options.get("stacker_left_context", 0)) + int(options.get("stacker_right_context", 0))
+        return KernelMemory(None, ["TFLMSignalStackerParams", circular_buffer(channels * (context + 1))])
+    if name == "SignalOverlapAdd":
+        frame_size = width
+        frames = shape[-2] if len(shape) >= 2 else 1
+        outer = int(np.prod(shape)) // max(frame_size * frames, 1) if shape else 0
+        scalar_bytes = 4 if int(options.get("T", 7)) == 0 else 2
+        return KernelMemory(None, ["TFLMSignalOverlapAddParams"],
+                            [("pointer", outer), *[frame_size * scalar_bytes] * outer])
     raise ValueError(f"no arena rule for signal op {name}")
 
 

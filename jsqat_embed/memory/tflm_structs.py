@@ -16,6 +16,12 @@ from __future__ import annotations
 
 STRUCTS: dict[str, dict[str, tuple[int, int]]] = {
     "x86_64": {
+        "CircularBuffer": (40, 8),
+        "TFLMSignalFramerParams": (40, 8),
+        "TFLMSignalFrontendDelayParams": (32, 8),
+        "TFLMSignalOverlapAddParams": (32, 8),
+        "TFLMSignalStackerParams": (56, 8),
+        "TfLiteAudioFrontendIrfftParams": (32, 8),
         "OpDataDiv": (28, 4),
         "OpDataSvdf": (36, 4),
         "TFLMSignalEnergyParams": (8, 4),
@@ -41,6 +47,7 @@ STRUCTS: dict[str, dict[str, tuple[int, int]]] = {
         "TfLiteSplitVParams": (4, 4),
         "TfLiteUnpackParams": (8, 4),
         "ConcatenationOpData": (80, 8),
+        "DecodeStateHuffman": (56, 8),
         "DecodeStateLut": (72, 8),
         "DecodeStatePrune": (80, 8),
         "DequantizeOpData": (32, 8),
@@ -101,6 +108,12 @@ STRUCTS: dict[str, dict[str, tuple[int, int]]] = {
         "pointer": (8, 8),
     },
     "arm32": {
+        "CircularBuffer": (24, 4),
+        "TFLMSignalFramerParams": (28, 4),
+        "TFLMSignalFrontendDelayParams": (20, 4),
+        "TFLMSignalOverlapAddParams": (24, 4),
+        "TFLMSignalStackerParams": (36, 4),
+        "TfLiteAudioFrontendIrfftParams": (24, 4),
         "OpDataDiv": (28, 4),
         "OpDataSvdf": (36, 4),
         "TFLMSignalEnergyParams": (8, 4),
@@ -126,6 +139,7 @@ STRUCTS: dict[str, dict[str, tuple[int, int]]] = {
         "TfLiteSplitVParams": (4, 4),
         "TfLiteUnpackParams": (8, 4),
         "ConcatenationOpData": (24, 4),
+        "DecodeStateHuffman": (28, 4),
         "DecodeStateLut": (36, 4),
         "DecodeStatePrune": (40, 4),
         "DequantizeOpData": (32, 8),

@@ -97,8 +97,15 @@ _SIZES = {"bool": 1, "int8": 1, "uint8": 1, "int16": 2, "uint16": 2, "int32": 4,
           "int64": 8, "uint64": 8, "float32": 4, "float64": 8}
 
 
-def encode(tree: dict, root: str = tables.ROOT_TABLE, file_identifier: bytes = tables.FILE_IDENTIFIER) -> bytes:
-    """The flatbuffer bytes of ``tree`` (see the module docstring for its shape)."""
+def encode(tree: dict, root: str = tables.ROOT_TABLE, file_identifier: bytes = tables.FILE_IDENTIFIER,
+           share: bool = False) -> bytes:
+    """The flatbuffer bytes of ``tree`` (see the module docstring for its shape).
+
+    ``share``: write each distinct scalar vector, string and table once and
+    point everything that holds it at that one copy (flatbuffers allow it;
+    readers only follow offsets, and TFLM reads the model in place, read-only,
+    from flash: kernels that change a shape copy it first).
+    """
     payload = _payload_bytes(tree)
     if payload >= MAX_FILE_BYTES:
         raise JsqatError(
@@ -108,7 +115,7 @@ def encode(tree: dict, root: str = tables.ROOT_TABLE, file_identifier: bytes = t
     builder = flatbuffers.Builder(min(payload + (1 << 16), MAX_FILE_BYTES))
     builder.ForceDefaults(True)  # the tree says which fields are present; write exactly those
     try:
-        offset = _encode_table(builder, tree, root, root)
+        offset = _encode_table(builder, tree, root, root, {} if share else None)
         builder.Finish(offset, file_identifier=file_identifier)
     except flatbuffers.builder.BuilderSizeError as exc:
         raise JsqatError("the model would be 2 GiB or larger, which a flatbuffer cannot hold") from exc
@@ -127,7 +134,7 @@ def _payload_bytes(node) -> int:
     return 0
 
 
-def _encode_table(builder: flatbuffers.Builder, node: dict, name: str, path: str) -> int:
+def _encode_table(builder: flatbuffers.Builder, node: dict, name: str, path: str, shared: dict | None) -> int:
     fields = _FIELDS_BY_NAME.get(name)
     if fields is None:
         raise JsqatError(f"{path}: {name} is not a table of the TFLite schema")
@@ -144,29 +151,35 @@ def _encode_table(builder: flatbuffers.Builder, node: dict, name: str, path: str
             continue
         kind, where = field.kind, f"{path}.{field.name}"
         if kind == "string":
-            offsets[field.name] = builder.CreateString(value if isinstance(value, (bytes, str)) else str(value))
+            offsets[field.name] = _string(builder, value if isinstance(value, (bytes, str)) else str(value), shared)
         elif kind == "table":
-            offsets[field.name] = _encode_table(builder, value, field.type, where)
+            offsets[field.name] = _encode_table(builder, value, field.type, where, shared)
         elif kind == "union":
             member_index = node.get(f"{field.name}_type", 0)
             member = tables.UNIONS[field.type].get(member_index)
             if member is None:
                 raise JsqatError(f"{where}: {field.type} union type {member_index} has no member table")
-            offsets[field.name] = _encode_table(builder, value, member, where)
+            offsets[field.name] = _encode_table(builder, value, member, where, shared)
         elif kind in ("vector", "vector_enum"):
             scalar = field.type if kind == "vector" else tables.ENUMS[field.type][0]
-            offsets[field.name] = _scalar_vector(builder, value, scalar, field.align, where)
+            offsets[field.name] = _scalar_vector(builder, value, scalar, field.align, where, shared)
         elif kind == "vector_string":
-            items = [builder.CreateString(v) for v in value]
+            items = [_string(builder, v, shared) for v in value]
             offsets[field.name] = _offset_vector(builder, items)
         elif kind == "vector_table":
-            items = [_encode_table(builder, v, field.type, f"{where}[{i}]") for i, v in enumerate(value)]
+            items = [_encode_table(builder, v, field.type, f"{where}[{i}]", shared) for i, v in enumerate(value)]
             offsets[field.name] = _offset_vector(builder, items)
         elif kind not in ("scalar", "enum", "union_type"):
             raise JsqatError(f"{where}: field kind {kind} is not supported")
+    present = [f for f in tables.TABLES[name] if node.get(f.name) is not None]
+    key = None
+    if shared is not None:  # an identical table already written (same scalars, same children) serves again
+        key = ("table", name, tuple((f.name, offsets[f.name]) if f.name in offsets else (f.name, repr(node[f.name]))
+                                    for f in present))
+        if key in shared:
+            return shared[key]
     builder.StartObject(max((f.slot for f in tables.TABLES[name]), default=-1) + 1)
     # scalars widest first, as the C++ builder does, so little padding is needed
-    present = [f for f in tables.TABLES[name] if node.get(f.name) is not None]
     for field in sorted(present, key=lambda f: -_scalar_size(f)):
         if field.name in offsets:
             builder.PrependUOffsetTRelativeSlot(field.slot, offsets[field.name], 0)
@@ -175,7 +188,10 @@ def _encode_table(builder: flatbuffers.Builder, node: dict, name: str, path: str
         value = node[field.name]
         value = bool(value) if scalar == "bool" else float(value) if scalar.startswith("float") else int(value)
         getattr(builder, _PREPEND_SLOT[scalar])(field.slot, value, field.default or 0)
-    return builder.EndObject()
+    offset = builder.EndObject()
+    if key is not None:
+        shared[key] = offset
+    return offset
 
 
 def _scalar_type(field) -> str:
@@ -192,7 +208,17 @@ def _scalar_size(field) -> int:
     return 4
 
 
-def _scalar_vector(builder: flatbuffers.Builder, value, scalar: str, align: int | None, where: str) -> int:
+def _string(builder: flatbuffers.Builder, value: str | bytes, shared: dict | None) -> int:
+    if shared is None:
+        return builder.CreateString(value)
+    key = ("string", value.encode() if isinstance(value, str) else bytes(value))
+    if key not in shared:
+        shared[key] = builder.CreateString(value)
+    return shared[key]
+
+
+def _scalar_vector(builder: flatbuffers.Builder, value, scalar: str, align: int | None, where: str,
+                   shared: dict | None = None) -> int:
     if scalar == "uint8" and isinstance(value, (bytes, bytearray, memoryview)):
         raw, itemsize, count = bytes(value), 1, len(value)
     else:
@@ -211,10 +237,16 @@ def _scalar_vector(builder: flatbuffers.Builder, value, scalar: str, align: int 
         except (TypeError, ValueError) as exc:
             raise JsqatError(f"{where}: cannot write {type(value).__name__} as a vector of {scalar} ({exc})") from exc
         raw, itemsize, count = array.reshape(-1).tobytes(), dtype.itemsize, array.size
+    key = (itemsize, count, align, raw)
+    if shared is not None and key in shared:
+        return shared[key]
     builder.StartVector(itemsize, count, max(itemsize, align or 1))
     builder.head -= len(raw)
     builder.Bytes[builder.head : builder.head + len(raw)] = raw
-    return builder.EndVector()
+    offset = builder.EndVector()
+    if shared is not None:
+        shared[key] = offset
+    return offset
 
 
 def _offset_vector(builder: flatbuffers.Builder, offsets: list[int]) -> int:

@@ -156,9 +156,12 @@ def _quantization(node: dict | None, owner: str) -> Quantization | None:
     zero_point = node.get("zero_point")
     if scale is None or scale.size == 0:
         return None  # min/max only, or empty: not quantized as far as TFLM is concerned
-    if zero_point is None or zero_point.size != scale.size:
-        got = 0 if zero_point is None else zero_point.size
-        raise ModelFormatError(f"{owner}: {scale.size} quantization scales but {got} zero points")
+    if zero_point is None or zero_point.size == 0:
+        raise ModelFormatError(f"{owner}: {scale.size} quantization scales but 0 zero points")
+    if zero_point.size != scale.size:
+        # TFLM then reads zero point 0 for every channel (micro_allocator.cc: the
+        # "space-saving" form of weights' zero points, which the lean writer uses)
+        zero_point = np.full(scale.size, zero_point[0], dtype=zero_point.dtype)
     if not np.all(np.isfinite(scale)):
         raise ModelFormatError(f"{owner}: quantization scale is not finite")
     return Quantization(scale=scale, zero_point=zero_point, axis=node.get("quantized_dimension", 0))

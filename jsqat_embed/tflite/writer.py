@@ -15,11 +15,23 @@ own (identical new data shares one), and buffers no longer referenced are
 dropped. Operator codes are written with both ``builtin_code`` and
 ``deprecated_builtin_code`` (the latter capped at 127), as the schema requires,
 which also upgrades files from before TF 2.4.
+
+``lean=True`` writes what TFLM reads and no more: each distinct vector and
+string once (shared by every table that holds it), and per-channel zero
+points that are all equal as one value (TFLM's allocator reads zero point 0
+for every channel when the counts differ: ``micro_allocator.cc``, its
+"space-saving optimization" for weights; the reader does the same). ``strip``
+drops what TFLM never reads: ``"names"`` (tensor and subgraph names),
+``"metadata"`` (the description, signature defs, metadata entries other than
+those TFLM looks up, shape signatures, quantization min/max). A stripped file
+still reads back here; TensorFlow Lite (not Micro) may refuse a lean one.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+import dataclasses
 
 from jsqat_embed.errors import JsqatError
 from jsqat_embed.graph.model import Model, Operator, Subgraph, Tensor
@@ -28,14 +40,31 @@ from jsqat_embed.tflite.options import from_options
 from jsqat_embed.tflite.reader import buffer_bytes, operator_code
 
 
-def write_model(model: Model) -> bytes:
-    """The .tflite bytes of ``model`` (16-byte aligned buffers, "TFL3" identifier)."""
-    return codec.encode(model_tree(model))
+#: what ``strip`` may drop
+STRIPPABLE = ("names", "metadata")
+#: metadata entries TFLM looks up by name (micro_allocator.cc, micro_interpreter.cc): never stripped
+TFLM_METADATA = ("OfflineMemoryAllocation", "COMPRESSION_METADATA")
 
 
-def model_tree(model: Model) -> dict:
+def write_model(model: Model, *, lean: bool = False, strip: tuple[str, ...] | frozenset = ()) -> bytes:
+    """The .tflite bytes of ``model`` (16-byte aligned buffers, "TFL3" identifier); see the module doc for lean/strip."""
+    return codec.encode(model_tree(model, lean=lean, strip=strip), share=lean)
+
+
+def model_tree(model: Model, *, lean: bool = False, strip: tuple[str, ...] | frozenset = ()) -> dict:
     """The Model table :func:`write_model` encodes (see :mod:`jsqat_embed.tflite.codec`)."""
+    strip = frozenset(strip)
+    if strip - set(STRIPPABLE):
+        raise JsqatError(f"cannot strip {', '.join(sorted(strip - set(STRIPPABLE)))}; strippable: {', '.join(STRIPPABLE)}")
+    referenced_before = _buffers_referenced(model.tree or {})
     original = model.tree or {}
+    if "metadata" in strip:
+        original = {key: value for key, value in original.items()
+                    if key not in ("description", "signature_defs", "metadata_buffer")}
+        original["metadata"] = [e for e in (model.tree or {}).get("metadata", []) if e.get("name") in TFLM_METADATA]
+        model = dataclasses.replace(model, description="",
+                                    metadata={k: v for k, v in model.metadata.items() if k in TFLM_METADATA})
+    options = _Options(lean, strip)
     root = dict(original)
     root["version"] = model.version
     if model.description or "description" in root:
@@ -46,19 +75,21 @@ def model_tree(model: Model) -> dict:
     subgraph_nodes, tensor_maps = [], []
     for index, subgraph in enumerate(model.subgraphs):
         before = original_subgraphs[index].get("tensors", []) if index < len(original_subgraphs) else []
-        node, old_to_new = _subgraph(subgraph, index, before, codes, buffers)
+        node, old_to_new = _subgraph(subgraph, index, before, codes, buffers, options)
         subgraph_nodes.append(node)
         tensor_maps.append(old_to_new)
     root["operator_codes"] = codes.nodes
     root["subgraphs"] = subgraph_nodes
     if "metadata" in root or model.metadata:
         root["metadata"] = _metadata(model, original.get("metadata", []), buffers)
+        if not root["metadata"] and "metadata" in strip:
+            root.pop("metadata")
     for index in original.get("metadata_buffer", []):
         buffers.keep(int(index))
     if "signature_defs" in root:
         root["signature_defs"] = [_signature(s, tensor_maps) for s in root["signature_defs"]]
 
-    mapping = buffers.finish(_buffers_referenced(original))
+    mapping = buffers.finish(referenced_before)
     root["buffers"] = buffers.kept
     for node in subgraph_nodes:
         for tensor in node["tensors"]:
@@ -70,6 +101,12 @@ def model_tree(model: Model) -> dict:
     if "metadata_buffer" in root:
         root["metadata_buffer"] = np.asarray([mapping[int(b)] for b in root["metadata_buffer"]], dtype=np.int32)
     return root
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    lean: bool = False
+    strip: frozenset = frozenset()
 
 
 # -- buffers -------------------------------------------------------------------------------------
@@ -197,7 +234,7 @@ def _code_node(base: dict, key: tuple[str, bool, int]) -> dict:
 # -- subgraphs, tensors, operators ---------------------------------------------------------------
 
 def _subgraph(subgraph: Subgraph, index: int, before: list[dict], codes: _OperatorCodes,
-              buffers: _Buffers) -> tuple[dict, dict[int, int]]:
+              buffers: _Buffers, options: _Options = _Options()) -> tuple[dict, dict[int, int]]:
     node = dict(subgraph.tree) if subgraph.tree is not None else {}
     positions = {id(t): i for i, t in enumerate(subgraph.tensors)}
     old_to_new = _old_to_new(subgraph.tensors, before)
@@ -215,7 +252,7 @@ def _subgraph(subgraph: Subgraph, index: int, before: list[dict], codes: _Operat
                 raise JsqatError(f"{owner}: {what} refers to {label}, which is not in the subgraph's tensors")
         return np.asarray(out, dtype=np.int32)
 
-    node["tensors"] = [_tensor(t, i, buffers) for i, t in enumerate(subgraph.tensors)]
+    node["tensors"] = [_tensor(t, i, buffers, options) for i, t in enumerate(subgraph.tensors)]
     node["inputs"] = indices(subgraph.inputs, "inputs", False)
     node["outputs"] = indices(subgraph.outputs, "outputs", False)
     operators = []
@@ -228,8 +265,10 @@ def _subgraph(subgraph: Subgraph, index: int, before: list[dict], codes: _Operat
             op_node["intermediates"] = _remap(op_node["intermediates"], old_to_new, f"{what} intermediates")
         operators.append(op_node)
     node["operators"] = operators
-    if subgraph.tree is None or "name" in node or subgraph.name != f"subgraph_{index}":
-        node["name"] = subgraph.name
+    if "names" in options.strip:
+        node.pop("name", None)
+    elif subgraph.name != f"subgraph_{index}" or subgraph.tree is None or node.get("name"):
+        node["name"] = subgraph.name  # the reader's placeholder for an unnamed subgraph is not written
     return node, old_to_new
 
 
@@ -260,7 +299,7 @@ def _remap(values, old_to_new: dict[int, int], what: str) -> np.ndarray:
     return np.asarray(out, dtype=np.int32)
 
 
-def _tensor(tensor: Tensor, index: int, buffers: _Buffers) -> dict:
+def _tensor(tensor: Tensor, index: int, buffers: _Buffers, options: _Options = _Options()) -> dict:
     node = dict(tensor.tree) if tensor.tree is not None else {}
     if tensor.shape or "shape" in node or tensor.tree is None:
         node["shape"] = np.asarray(tensor.shape, dtype=np.int32)
@@ -268,7 +307,9 @@ def _tensor(tensor: Tensor, index: int, buffers: _Buffers) -> dict:
         raise JsqatError(f"{tensor.describe()}: {tensor.dtype} is not a TFLite tensor type")
     _set(node, "type", schema.TENSOR_TYPE_CODES[tensor.dtype], 0)
     _set(node, "buffer", buffers.for_tensor(tensor), 0)
-    if tensor.tree is None or "name" in node or tensor.name != f"tensor_{tensor.index}":
+    if "names" in options.strip:
+        node.pop("name", None)
+    elif tensor.tree is None or "name" in node or tensor.name != f"tensor_{tensor.index}":
         node["name"] = tensor.name
     quantization = tensor.quantization
     before = node.get("quantization")
@@ -276,17 +317,26 @@ def _tensor(tensor: Tensor, index: int, buffers: _Buffers) -> dict:
         # the reader maps a table without scales (min/max only) to None: keep such a table
         if before is not None and before.get("scale") is not None and len(before["scale"]):
             node.pop("quantization")
+        elif "metadata" in options.strip:
+            node.pop("quantization", None)  # min/max only: TFLM sees no quantization either way
     else:
         table = dict(before) if before is not None else {}
         table["scale"] = np.asarray(quantization.scale, dtype=np.float32).reshape(-1)
-        table["zero_point"] = np.asarray(quantization.zero_point, dtype=np.int64).reshape(-1)
+        zero_point = np.asarray(quantization.zero_point, dtype=np.int64).reshape(-1)
+        narrow_before = before is not None and before.get("zero_point") is not None and len(before["zero_point"]) == 1
+        if zero_point.size > 1 and np.all(zero_point == zero_point[0]) and (options.lean or narrow_before):
+            zero_point = zero_point[:1]  # TFLM reads it for every channel
+        table["zero_point"] = zero_point
+        if "metadata" in options.strip:
+            for key in ("min", "max", "details_type", "details"):
+                table.pop(key, None)
         axis = quantization.axis if quantization.file_axis is None else quantization.file_axis
         if axis or "quantized_dimension" in table:
             table["quantized_dimension"] = int(axis)
         node["quantization"] = table
     if tensor.is_variable or "is_variable" in node:
         node["is_variable"] = bool(tensor.is_variable)
-    if tensor.shape_signature is None:
+    if tensor.shape_signature is None or "metadata" in options.strip:
         node.pop("shape_signature", None)
     else:
         node["shape_signature"] = np.asarray(tensor.shape_signature, dtype=np.int32)

@@ -7,7 +7,8 @@ Steps, in order (documented in the README):
 2. resize to the model's input height x width with bilinear filtering;
 3. map pixels p in [0, 255] to real values with the chosen ``preprocess``:
    ``unit`` p/255, ``symmetric`` p/127.5 - 1 (MobileNet style, the default),
-   ``raw`` p, ``caffe`` BGR with the ImageNet means subtracted (VGG19 / ResNet50);
+   ``raw`` p, ``caffe`` BGR with the ImageNet means subtracted (VGG19 / ResNet50),
+   ``torch`` (p/255 - ImageNet mean) / ImageNet std per RGB channel (DenseNet121);
 4. quantize with the input tensor's scale and zero point: q = round(r / scale) + zp,
    rounding half away from zero as TFLM's QUANTIZE does, clamped to the type's range.
 """
@@ -22,8 +23,10 @@ from jsqat_embed.errors import InputDataError
 from jsqat_embed.graph.model import Tensor
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
-PREPROCESSING = ("symmetric", "unit", "raw", "caffe")
+PREPROCESSING = ("symmetric", "unit", "raw", "caffe", "torch")
 _CAFFE_MEANS_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float64)
+_TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float64)
+_TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float64)
 
 
 def image_files(source: str | Path | list) -> list[Path]:
@@ -68,6 +71,10 @@ def preprocess_image(path: Path, height: int, width: int, channels: int, preproc
         if channels != 3:
             raise InputDataError("caffe preprocessing needs a 3-channel model input")
         return pixels[:, :, ::-1] - _CAFFE_MEANS_BGR
+    if preprocess == "torch":
+        if channels != 3:
+            raise InputDataError("torch preprocessing needs a 3-channel model input")
+        return (pixels / 255.0 - _TORCH_MEAN_RGB) / _TORCH_STD_RGB
     return pixels
 
 

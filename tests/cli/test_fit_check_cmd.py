@@ -150,7 +150,7 @@ demo_mobilenetv2_a035_96.tflite: 622,744 bytes (608 KiB in flash, 16-aligned),
 esp32s3-devkitc-n8r8: fits
     flash 934 KiB of 8.0 MiB = model 608 KiB + runtime 70 KiB + reserve 256 KiB
     RAM 412 KiB of 512 KiB = arena 220 KiB incl. 1 KiB margin + reserve 192 KiB
-    model in flash, arena in sram; latency ~11 ms
+    model in flash, arena in sram; latency ≈ 11 ms (×3)
 RAM peak on esp32s3-devkitc-n8r8: planned tensors reach 154 KiB at operator 61
     (CONV_2D), where 154 KiB are live: CONV_2D #61 scratch (142 KiB, ops 61),
     mobilenetv2_0.35_96/out_relu/Relu6 (11 KiB, ops 61-62),
@@ -158,22 +158,25 @@ RAM peak on esp32s3-devkitc-n8r8: planned tensors reach 154 KiB at operator 61
 Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU
     on Cortex-M4 and RV32 with reference kernels; CMSIS-NN/esp-nn scratch from
     their sources; boards add a margin for Prepare-time temporaries and TFLM
-    version drift). Runtime code is an upper bound from Cortex-M4F .text per op;
-    latency assumes each board's int8 MAC/cycle.
+    version drift). Runtime code is an upper bound from Cortex-M4F .text per op.
+    Latency: a per-operator cycle model fitted to MLPerf Tiny where it measured
+    the core and kernel library (docs/latency.md), else the board's int8
+    MAC/cycle; (×k) is its uncertainty.
 """
 
 FIT_CHECK_200 = """\
 demo_mobilenetv2_a035_96.tflite: 622,744 bytes (608 KiB in flash, 16-aligned), 10,656,688 MACs
 
-board                 fits  flash used / size  free    RAM used / size  free  model / arena in  latency
---------------------  ----  -----------------  ----  -----------------  ----  ----------------  -------
-esp32s3-devkitc-n8r8  yes   934 KiB / 8.0 MiB   89%  412 KiB / 512 KiB   19%  flash / sram       ~11 ms
+board                 fits  flash used / size  free    RAM used / size  free  model / arena in       latency
+--------------------  ----  -----------------  ----  -----------------  ----  ----------------  ------------
+esp32s3-devkitc-n8r8  yes   934 KiB / 8.0 MiB   89%  412 KiB / 512 KiB   19%  flash / sram      ≈ 11 ms (×3)
 
   esp32s3-devkitc-n8r8: flash 934 KiB of 8.0 MiB = model 608 KiB + runtime 70 KiB + reserve 256 KiB; RAM 412 KiB of 512 KiB = arena 220 KiB incl. 1 KiB margin + reserve 192 KiB
 RAM peak on esp32s3-devkitc-n8r8: planned tensors reach 154 KiB at operator 61 (CONV_2D), where 154 KiB are live: CONV_2D #61 scratch (142 KiB, ops 61), mobilenetv2_0.35_96/out_relu/Relu6 (11 KiB, ops
     61-62), ..._0.35_96/block_16_project_BN/FusedBatchNormV3 (1008 B, ops 60-61)
 Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 and RV32 with reference kernels; CMSIS-NN/esp-nn scratch from their sources; boards add a margin for
-    Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from Cortex-M4F .text per op; latency assumes each board's int8 MAC/cycle.
+    Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from Cortex-M4F .text per op. Latency: a per-operator cycle model fitted to MLPerf Tiny where it measured the core
+    and kernel library (docs/latency.md), else the board's int8 MAC/cycle; (×k) is its uncertainty.
 """
 
 

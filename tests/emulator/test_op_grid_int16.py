@@ -9,17 +9,21 @@ emits the variant TFLM runs (power-of-two int16 scales of LOGISTIC/TANH, ADD's
 ``pot_scale_int16`` option, int16 PRELU, QUANTIZE between int8 and int16). Every
 case runs 16 random inputs spanning the whole input type through the emulator
 and through TFLM (tflite-micro wheel) and must agree byte for byte; the host
-arena estimate must equal what TFLM's recording allocator reports.
+arena estimate must equal what TFLM's recording allocator reports. Unary ops
+applied straight to the model input are also fed every int16 value, and the
+corpus models made of these ops are checked like the cases.
 """
 
 from __future__ import annotations
 
 import zlib
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from jsqat_embed.emulator import Emulator
 from jsqat_embed.graph.model import Operator, Quantization, Tensor
 from jsqat_embed.memory.arena import HOST, HOST_TFLM_VERSION, estimate_arena
 from jsqat_embed.tflite import read_model
@@ -29,6 +33,7 @@ from tests.emulator.test_op_grid import activation, binary, pool, reductions, so
 from tests.helpers import assert_bit_exact_with_tflm, keras_model_tflite
 
 SAMPLES = 16
+CORPUS = Path(__file__).resolve().parents[1] / "corpus"
 A16 = {"activations": "int16", "io_dtype": "int16"}
 FLOAT_IO16 = {"activations": "int16", "io_dtype": "float32"}
 INT8 = {}
@@ -167,7 +172,11 @@ CASES = {
     # activations, 16x8
     "leaky16-0.1": (activation("leaky_0.1"), "LEAKY_RELU", "int16", A16, None),
     "leaky16-0.3": (activation("leaky_0.3"), "LEAKY_RELU", "int16", A16, None),
+    "leaky16-bare": (bare(lambda k: k.layers.LeakyReLU(0.2)), "LEAKY_RELU", "int16", A16, None),
+    "leaky16-bare-negative-alpha": (bare(lambda k: k.layers.LeakyReLU(-0.5)), "LEAKY_RELU", "int16", A16, None),
     "relu16": (activation("relu"), "RELU", "int16", A16, None),
+    "relu16-bare": (bare(lambda k: k.layers.ReLU()), "RELU", "int16", A16, None),
+    "relu6-16-bare": (bare(lambda k: k.layers.ReLU(6.0)), "RELU6", "int16", A16, None),
     "relu6-16": (activation("relu6"), "RELU6", "int16", A16, None),
     "sigmoid16": (activation("sigmoid"), "LOGISTIC", "int16", A16, None),
     "sigmoid16-bare": (bare(lambda k: k.layers.Activation("sigmoid")), "LOGISTIC", "int16", A16, None),
@@ -216,6 +225,8 @@ CASES = {
     "prelu8-per-element": (prelu(None), "PRELU", "int8", INT8, None),
     "prelu8-dense": (prelu(None, dense=True), "PRELU", "int8", INT8, None),
     "prelu16": (bare(lambda k: k.layers.LeakyReLU(0.2)), "PRELU", "int16", A16, leaky_relu_to_prelu),
+    "prelu-float32": (bare(lambda k: k.layers.PReLU(alpha_initializer="random_normal", shared_axes=[1])),
+                      "PRELU", "float32", None, None),
     # LOG_SOFTMAX, int8 (the converter has no 16x8 LOG_SOFTMAX; TFLM neither)
     "log-softmax8-10": (log_softmax(10), "LOG_SOFTMAX", "int8", INT8, None),
     "log-softmax8-300": (log_softmax(300), "LOG_SOFTMAX", "int8", INT8, None),
@@ -271,6 +282,59 @@ def test_op_bit_exact_and_arena_exact(name):
     _assert_exact(path, seed=zlib.crc32(name.encode()) % 1000)
 
 
+#: real models (tests/corpus: TFLM's own SEANet integration-test layers) made of these ops
+CORPUS_MODELS = ["seanet_add0", "seanet_sub0", "seanet_leaky_relu0", "seanet_quantize0"]
+
+
+@pytest.mark.parametrize("name", CORPUS_MODELS)
+def test_corpus_model_bit_exact_and_arena_exact(name):
+    path = CORPUS / f"{name}.tflite"
+    if not path.exists():
+        pytest.skip(f"{path.name} is not in tests/corpus")
+    assert read_model(path).operators[0].outputs[0].dtype == "int16"
+    _assert_exact(path, seed=0)
+
+
+WHOLE_16X8 = {"resnet-style-32": ("resnet_style", 32, "int16"), "vgg-style-32": ("vgg_style", 32, "float32"),
+              "mobilenetv2-a0.35-96": ("mobilenetv2", 96, "int16")}
+
+
+@pytest.mark.parametrize("name", list(WHOLE_16X8))
+def test_whole_16x8_cnn_bit_exact_and_arena_exact(name):
+    """Small CNNs of the zoo converted 16x8: these ops together with 16x8 convolutions."""
+    from jsqat_embed.training import zoo
+
+    architecture, size, io_dtype = WHOLE_16X8[name]
+    path = keras_model_tflite(f"grid-int16-whole-{name}-v1", lambda: getattr(zoo, architecture)(size),
+                              activations="int16", io_dtype=io_dtype)
+    assert {op.input(0).dtype for op in read_model(path).operators if op.opcode == "SOFTMAX"} == {"int16"}
+    _assert_exact(path, seed=zlib.crc32(name.encode()) % 1000)
+
+
+#: unary ops straight on the model input: fed every int16 value once
+EXHAUSTIVE = ["sigmoid16-bare", "sigmoid16-pot-shift0", "sigmoid16-pot-shift1", "tanh16-pot-shift0",
+              "tanh16-pot-shift1", "leaky16-bare", "leaky16-bare-negative-alpha", "relu16-bare", "relu6-16-bare"]
+
+
+@pytest.mark.parametrize("name", EXHAUSTIVE)
+def test_unary_int16_op_on_every_input_value(name):
+    """Random inputs touch a few thousand of the 65536 int16 values; this feeds all of them."""
+    path = _path(name)
+    emulator = Emulator(path)
+    tensor = emulator.inputs[0]
+    assert [op.opcode for op in emulator.model.operators] == [CASES[name][1]] and tensor.dtype == "int16"
+    every = np.arange(-(1 << 15), 1 << 15, dtype=np.int16)
+    samples = -(-every.size // tensor.size)
+    inputs = np.resize(every, samples * tensor.size).reshape(samples, *tensor.shape[1:])
+    ours = emulator.run(inputs)[0]
+    reference = run_reference("tflm", path, [inputs])
+    assert reference.ok, reference.error
+    theirs = reference.outputs[0]
+    assert ours.dtype == theirs.dtype and ours.shape == theirs.shape
+    differ = np.flatnonzero(ours.reshape(-1) != theirs.reshape(-1))
+    assert differ.size == 0, f"{differ.size} of {ours.size} differ, first at input {inputs.reshape(-1)[differ[:5]]}"
+
+
 def test_edits_make_the_variants_they_name():
     """The hand-made variants really take the TFLM paths their names say."""
     model = read_model(_path("sigmoid16-pot-shift0"))
@@ -284,3 +348,17 @@ def test_edits_make_the_variants_they_name():
     assert (model.inputs[0].dtype, model.outputs[0].dtype) == ("int16", "int8")
     model = read_model(_path("float-io16"))
     assert {"QUANTIZE", "DEQUANTIZE"} <= {op.opcode for op in model.operators}
+
+
+def test_softmax_int16_tables_equal_tflms():
+    """The two 513-entry tables int16 SOFTMAX builds in Prepare (float32 math and expf), against
+    digests of the tables TFLM's ``LUTPopulate<int16_t>`` produced for softmax_common.cc's
+    arguments (compiled with g++ on x86-64 from tflite-micro 90b983c): every entry equal."""
+    import hashlib
+
+    from jsqat_embed.emulator.kernels.softmax import int16_tables
+
+    exp_lut, reciprocal_lut = int16_tables()
+    digests = [hashlib.sha256(t.astype("<i2").tobytes()).hexdigest() for t in (exp_lut, reciprocal_lut)]
+    assert digests == ["1f064505e52b55588b7378cd2dc4131c388e9f4f3e7c7a874818b8372ebf53e3",
+                       "36dabd62f9189220f5886743ca50309c57fd9c0926acc262113636c017b2775c"]

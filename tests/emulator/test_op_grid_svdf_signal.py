@@ -219,7 +219,7 @@ DIV_CASES = {
     "int8-wide-scales": dict(dtype="int8", shape_a=(2, 8), shape_b=(2, 8), scales=(0.5, 0.001, 2.0),
                              zero_points=(-128, 127, -20)),
     "int8-relu6-constant": dict(dtype="int8", shape_a=(4, 4), shape_b=(4,), activation="RELU6",
-                                constant_b=np.array([-90, -5, 40, 120], np.int8)),
+                                constant_b=np.array([-90, -6, 40, 120], np.int8)),
     "float": dict(dtype="float32", shape_a=(1, 4, 6), shape_b=(1, 4, 6)),
     "float-broadcast-relu-n1": dict(dtype="float32", shape_a=(2, 3, 1), shape_b=(1, 4), activation="RELU_N1_TO_1"),
     "int32-constant": dict(dtype="int32", shape_a=(40,), shape_b=(), constant_b=np.array(-7, np.int32)),
@@ -239,6 +239,30 @@ def test_div(name):
     assert_matches_tflm(data, model_inputs(data, edges=edges))
 
 
+@pytest.mark.parametrize("scales,zero_points", [((0.05, 0.02, 0.1), (3, -5, 0)), ((0.01, 0.01, 1.0), (0, 0, 0)),
+                                                ((0.003, 0.07, 0.0009), (10, 0, 5))])
+def test_div_int8_every_input_pair(scales, zero_points):
+    """All 65 536 (dividend, divisor) pairs, divisor == zero point included: rounding ties, the
+    double-precision multiplier and the shift-past-31 path all show here."""
+    data = div_model("int8", (256,), (256,), scales=scales, zero_points=zero_points)
+    a = np.repeat(np.arange(-128, 128), 256).astype(np.int8)
+    b = np.tile(np.arange(-128, 128), 256).astype(np.int8)
+    assert_matches_tflm(data, [a, b], arena=False)
+
+
+# -- int32 ADD and MUL (the int8 audio front end's arithmetic) ---------------------------------------
+
+@pytest.mark.parametrize("opcode,activation", [("ADD", "NONE"), ("ADD", "RELU"), ("MUL", "NONE"), ("MUL", "RELU6")])
+def test_int32_add_mul(opcode, activation):
+    """Wrapping int32 arithmetic; ADD ignores its fused activation in TFLM, MUL clamps."""
+    a, b = T("a", (3, 5), "int32"), T("b", (5,), "int32")
+    data = op_model([op(opcode, [a, b], [T("y", (3, 5), "int32")], fused_activation_function=activation)])
+    inputs = model_inputs(data)
+    if opcode == "MUL":  # small factors too, so the clamp is not all there is to see
+        inputs[1][: SAMPLES // 2] //= 65536
+    assert_matches_tflm(data, inputs)
+
+
 # -- the signal library --------------------------------------------------------------------------
 
 def signal_model(opcode: str, inputs: list[T], outputs: list[T], **custom) -> bytes:
@@ -250,6 +274,13 @@ def rfft_model(fft_length: int, input_length: int, dtype: str = "int16", rows: i
     shape = (rows, input_length) if rows > 1 else (input_length,)
     out = (rows, fft_length + 2) if rows > 1 else (fft_length + 2,)
     return signal_model("SignalRfft", [T("x", shape, dtype)], [T("y", out, dtype)], T=type_code, fft_length=fft_length)
+
+
+def irfft_model(fft_length: int, dtype: str = "int16", rows: int = 1) -> bytes:
+    type_code = {"int16": 7, "int32": 2, "float32": 0}[dtype]
+    shape = (rows, fft_length + 2) if rows > 1 else (fft_length + 2,)
+    out = (rows, fft_length) if rows > 1 else (fft_length,)
+    return signal_model("SignalIrfft", [T("x", shape, dtype)], [T("y", out, dtype)], T=type_code, fft_length=fft_length)
 
 
 def filter_bank_model(bins=33, channels=6, seed=0) -> bytes:
@@ -288,12 +319,33 @@ SIGNAL_CASES = {
     "rfft-512-of-480": lambda: rfft_model(512, 480),
     "rfft-96-radix-4-2-3": lambda: rfft_model(96, 96),
     "rfft-80-radix-5": lambda: rfft_model(80, 70),
-    "rfft-28-generic-radix-7": lambda: rfft_model(28, 28),
     "rfft-64-two-rows": lambda: rfft_model(64, 50, rows=2),
     "rfft-int32-256": lambda: rfft_model(256, 200, "int32"),
     "rfft-int32-60": lambda: rfft_model(60, 60, "int32"),
     "rfft-float-512": lambda: rfft_model(512, 480, "float32"),
     "rfft-float-90": lambda: rfft_model(90, 90, "float32"),
+    "irfft-512": lambda: irfft_model(512),
+    "irfft-96-two-rows": lambda: irfft_model(96, rows=2),
+    "irfft-80-radix-5": lambda: irfft_model(80),
+    "irfft-int32-120": lambda: irfft_model(120, "int32"),
+    "irfft-float-256": lambda: irfft_model(256, "float32"),
+    "delay-7": lambda: signal_model("SignalDelay", [T("x", (2, 40), "int16")], [T("y", (2, 40), "int16")],
+                                    delay_length=7),
+    "delay-longer-than-frame": lambda: signal_model("SignalDelay", [T("x", (16,), "int16")], [T("y", (16,), "int16")],
+                                                    delay_length=50),
+    "overlap-add-int16": lambda: signal_model(
+        "SignalOverlapAdd", [T("x", (2, 4, 32), "int16")], [T("y", (2, 64), "int16")], T=7, frame_step=16),
+    "overlap-add-float": lambda: signal_model(
+        "SignalOverlapAdd", [T("x", (3, 32), "float32")], [T("y", (48,), "float32")], T=0, frame_step=16),
+    "framer-prefill": lambda: signal_model(
+        "SignalFramer", [T("x", (2, 64), "int16")], [T("y", (2, 4, 48), "int16"), T("valid", (), "bool")],
+        frame_size=48, frame_step=16, prefill=True),
+    "framer-step-equals-size": lambda: signal_model(
+        "SignalFramer", [T("x", (30,), "int16")], [T("y", (3, 10), "int16"), T("valid", (), "bool")],
+        frame_size=10, frame_step=10, prefill=False),
+    "stacker-left-context": lambda: signal_model(
+        "SignalStacker", [T("x", (10,), "int16")], [T("y", (30,), "int16"), T("valid", (), "bool")],
+        num_channels=10, stacker_left_context=2, stacker_right_context=0, stacker_step=1),
     "energy": lambda: signal_model("SignalEnergy", [T("x", (66,), "int16")], [T("y", (33,), "uint32")],
                                    end_index=33, start_index=0),
     "filter-bank": filter_bank_model,
@@ -329,9 +381,33 @@ def test_signal_op(name):
     data = SIGNAL_CASES[name]()
     edges = SIGNAL_EDGES.get(name)
     inputs = model_inputs(data, edges=edges)
-    if name.startswith("rfft-float"):  # audio-like magnitudes rather than 1e-3..1e3 mixtures
+    if name.startswith(("rfft-float", "irfft-float", "overlap-add-float")):  # audio-like magnitudes rather than 1e-3..1e3 mixtures
         inputs = [np.random.default_rng(0).normal(0, 1000, inputs[0].shape).astype(np.float32)]
     assert_matches_tflm(data, inputs)
+
+
+@pytest.mark.parametrize("opcode,options,shapes", [
+    ("SignalFramer", dict(frame_size=48, frame_step=16, prefill=False), ((64,), (4, 48))),
+    ("SignalStacker", dict(num_channels=8, stacker_left_context=1, stacker_right_context=2, stacker_step=1), ((8,), (32,))),
+])
+def test_signal_frames_not_ready_from_reset_are_flagged(opcode, options, shapes):
+    """Frames TFLM cannot emit yet keep stale bytes there; the validity flag (False) must agree."""
+    data = signal_model(opcode, [T("x", shapes[0], "int16")], [T("y", shapes[1], "int16"), T("valid", (), "bool")],
+                        **options)
+    inputs = model_inputs(data)
+    ours = Emulator(data).run(*inputs)
+    reference = run_reference("tflm", data, inputs)
+    assert reference.ok, reference.error
+    assert not ours[1].any() and ours[1].tobytes() == reference.outputs[1].tobytes()
+
+
+def test_rfft_refuses_lengths_tflm_cannot_run():
+    """fft_length 28 needs a radix-7 butterfly, whose scratch TFLM's KISS FFT build cannot allocate."""
+    from jsqat_embed.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match="radix 7"):
+        Emulator(rfft_model(28, 28))
+    assert not run_reference("tflm", rfft_model(28, 28), model_inputs(rfft_model(28, 28), samples=1)).ok
 
 
 # -- real models ----------------------------------------------------------------------------------

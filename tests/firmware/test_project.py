@@ -156,8 +156,14 @@ def test_output_directory_safety(tmp_path, small_model):
     with pytest.raises(OutputLocationError, match="not empty"):
         build_project(small_model, board, out, golden=1)
     assert (out / "notes.txt").read_text() == "mine"
-    build_project(small_model, board, out, golden=1, force=True)
-    assert not (out / "notes.txt").exists() and (out / "CMakeLists.txt").exists()
+    with pytest.raises(OutputLocationError, match="not a project jsqat-embed built"):
+        build_project(small_model, board, out, golden=1, force=True)  # --force never deletes your files
+    assert [p.name for p in out.iterdir()] == ["notes.txt"]
+    (out / "notes.txt").unlink()
+    build_project(small_model, board, out, golden=1)  # an empty directory is used
+    (out / "notes.txt").write_text("mine")
+    build_project(small_model, board, out, golden=2, force=True)  # replaces our files, keeps yours
+    assert (out / "notes.txt").read_text() == "mine" and (out / "CMakeLists.txt").exists()
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".fw.")], "staging directories left behind"
     blocker = tmp_path / "file"
     blocker.write_text("x")

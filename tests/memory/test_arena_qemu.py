@@ -1,55 +1,51 @@
-"""The 32-bit arena estimates equal what TFLM uses on the target instruction sets, and the
-emulator equals TFLM's outputs there, under QEMU with semihosting.
+"""On the targets and with the kernel libraries boards really link, the arena estimate equals
+what TFLM records and the emulator equals TFLM's outputs, under QEMU with semihosting.
 
-TFLM is compiled from source the way jsqat-embed's firmware builds it (reference
-kernels, ``TF_LITE_STATIC_MEMORY``, no ``USE_TFLM_COMPRESSION``) for Cortex-M4
-(ABI ``arm32``) and for RV32 (ABI ``ilp32``: the ESP32-C3's RISC-V, whose struct
-layout the Xtensa ESP32s share), linked with ``qemu/tflm_check.cc``, and run on
-every model of ``test_arena.MODELS`` that fits the emulated RAM, plus
-DECODE-compressed pruned models. For each: ``arena_used_bytes()`` of the plain
-interpreter must equal ``estimate_arena(model, abi)``, RecordingMicroAllocator's
-head, tail and total must equal the recording estimate, and the output bytes
-must equal the emulator's.
+Four builds (tests/tflm_targets.py): Cortex-M4 (ABI ``arm32``) with TFLM's reference kernels
+and with CMSIS-NN, each compiled by the generated CMake project; RV32 (ABI ``ilp32``, the
+ESP32-C3's instruction set) with upstream TFLM's reference kernels and with esp-tflite-micro
+1.4.0 (its TFLM snapshot, ``kernels/esp_nn``, esp-nn's portable C). Each is linked with
+``qemu/tflm_check.cc`` and run on:
 
-Opt-in (TFLM's sources are not on a package registry): see tests/tflm_targets.py.
-Results are recorded in docs/estimator.md.
+- every model of ``test_arena.MODELS`` (the emulator's op grid, whole CNNs, keras
+  applications, a PyTorch export, the demo model) that fits the emulated RAM;
+- two DECODE-compressed pruned models;
+- every model of the real-model corpus (tests/corpus) that TFLM runs and that is quantized.
+
+For each, on ``SAMPLES`` random inputs: the output bytes must equal the emulator's with
+that library's arithmetic, the plain interpreter's ``arena_used_bytes()`` must equal
+``estimate_arena(model, abi, library)``, and RecordingMicroAllocator's head, tail and total
+must equal the recording estimate (scratch buffers and each library's persistent data
+included).
+
+CI runs every build on every case (``JSQAT_QEMU_MODELS=all``, the default); ``=ci``
+keeps a subset (the corpus, the whole CNNs and a third of the op grid). Each result is
+appended to ``.cache/tflm/qemu-results.jsonl``, which docs/estimator.md summarizes.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from jsqat_embed.emulator import Emulator
+from jsqat_embed.errors import JsqatError
 from jsqat_embed.memory.arena import estimate_arena
 from jsqat_embed.tflite import read_model
 from jsqat_embed.verify.compare import random_inputs
 from jsqat_embed.verify.references import parse_allocations
 from tests.memory.test_arena import MODELS
-from tests.tflm_targets import QEMU_DIR, TARGETS, Target, link_for_qemu, run_qemu, tflm_library_or_skip
+from tests.tflm_targets import BUILDS, CACHE, Build, run_qemu, tflm_build_or_skip, tflm_check_elf
 
 ARENA_BYTES = 6 << 20  # tflm_check.cc's arena
-
-
-@pytest.fixture(scope="module", params=list(TARGETS))
-def target_elf(request, tmp_path_factory) -> tuple[Target, Path]:
-    target = TARGETS[request.param]
-    tflm, library = tflm_library_or_skip(target)
-    out = tmp_path_factory.mktemp(f"tflm-check-{target.name}")
-    return target, link_for_qemu(target, tflm, library, [QEMU_DIR / "tflm_check.cc"], out / "tflm_check.elf")
-
-
-def run_on_qemu(target: Target, elf: Path, model: bytes, inputs: list[np.ndarray], workdir: Path) -> tuple[str, bytes]:
-    workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "model.tflite").write_bytes(model)
-    (workdir / "input.bin").write_bytes(b"".join(np.ascontiguousarray(x).tobytes() for x in inputs))
-    run = run_qemu(target, elf, workdir)
-    log = run.stdout + run.stderr
-    assert run.returncode == 0 and "jsqat-check: done" in log, log[-3000:]
-    return log, (workdir / "output.bin").read_bytes()
+SAMPLES = 4
+RESULTS = CACHE / "qemu-results.jsonl"
 
 
 def _compressed(name: str) -> bytes:
@@ -65,26 +61,95 @@ def _compressed(name: str) -> bytes:
     return data
 
 
-CASES = {name: (lambda f=factory: f().read_bytes()) for name, factory in MODELS.items()}
+def _corpus_cases() -> dict:
+    from tests.corpus_models import select
+
+    return {f"corpus-{m.file.removesuffix('.tflite')}": (lambda m=m: m.path.read_bytes())
+            for m in select(tflm="runs", where=lambda m: m.kind != "float" and m.present)}
+
+
+CASES = {name: (lambda f=factory: Path(f()).read_bytes()) for name, factory in MODELS.items()}
 CASES.update({f"compressed-{name}": (lambda n=name: _compressed(n)) for name in ("mobilenetv2-p0.7", "vgg-style-p0.9")})
+CASES.update(_corpus_cases())
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_arena_and_outputs_equal_tflm_on_the_target(name, target_elf, tmp_path):
-    target, elf = target_elf
+def _selected(names: list[str]) -> list[str]:
+    if os.environ.get("JSQAT_QEMU_MODELS", "all") != "ci":
+        return names
+    grid = [n for n in names if n.startswith("grid-")]
+    return [n for n in names if not n.startswith("grid-")] + grid[::3]
+
+
+@pytest.fixture(scope="module", params=[f"{t.name}/{library}" for t, library in BUILDS])
+def checker(request, tmp_path_factory) -> tuple[Build, Path]:
+    target_name, library = request.param.split("/")
+    target = next(t for t, lib in BUILDS if t.name == target_name and lib == library)
+    build = tflm_build_or_skip(target, library)
+    return build, tflm_check_elf(build, tmp_path_factory.mktemp(f"tflm-check-{target_name}-{library}"))
+
+
+def run_on_qemu(build: Build, elf: Path, model: bytes, inputs: list[np.ndarray], samples: int,
+                workdir: Path) -> tuple[str, bytes]:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "model.tflite").write_bytes(model)
+    per_sample = [np.ascontiguousarray(x).reshape(samples, -1).view(np.uint8).reshape(samples, -1) for x in inputs]
+    (workdir / "input.bin").write_bytes(np.concatenate(per_sample, axis=1).tobytes())
+    run = run_qemu(build.target, elf, workdir)
+    log = run.stdout + run.stderr
+    assert run.returncode == 0 and "jsqat-check: done" in log, log[-3000:]
+    return log, (workdir / "output.bin").read_bytes()
+
+
+def _record(row: dict) -> None:
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "a") as results:
+        results.write(json.dumps(row) + "\n")
+
+
+@pytest.mark.parametrize("name", _selected(list(CASES)))
+def test_arena_and_outputs_equal_tflm_on_the_target(name, checker, tmp_path):
+    build, elf = checker
+    target, library = build.target, build.kernel_library
     data = CASES[name]()
     model = read_model(data)
-    plain = estimate_arena(model, target.abi, "reference")
-    recording = estimate_arena(model, target.abi, "reference", recording_allocator=True)
+    plain = estimate_arena(model, target.abi, library)
+    recording = estimate_arena(model, target.abi, library, recording_allocator=True)
     if len(data) + ARENA_BYTES + (1 << 20) > target.ram_bytes or recording.total > ARENA_BYTES:
         pytest.skip(f"{len(data):,} B model + {recording.total:,} B arena do not fit {target.name}'s emulated RAM")
-    emulator = Emulator(data)
-    inputs = random_inputs(emulator, 1, seed=7)
-    log, output = run_on_qemu(target, elf, data, inputs, tmp_path)
-
+    try:
+        emulator = Emulator(data)
+        inputs = random_inputs(emulator, SAMPLES, seed=7)
+        ours = [np.ascontiguousarray(y).reshape(SAMPLES, -1).tobytes() for y in emulator.run(*inputs)]
+    except JsqatError as exc:
+        pytest.skip(f"the emulator cannot run {name}: {exc}"[:300])
+    started = time.monotonic()
+    log, output = run_on_qemu(build, elf, data, inputs, SAMPLES, tmp_path)
     used = int(re.search(r"arena_used_bytes (\d+)", log).group(1))
-    totals, _ = parse_allocations(log)
+    totals, records = parse_allocations(log)
+    device = _per_output(output, model, SAMPLES)
+    differ = [i for i, (a, b) in enumerate(zip(device, ours)) if a != b]
+    _record({"build": f"{target.name}/{library}", "case": name, "ops": sorted({op.opcode for op in model.operators}),
+             "bit_exact": device == ours, "outputs_differing": differ, "samples": SAMPLES,
+             "arena_used": used, "arena_estimate": plain.total, "recorded": totals,
+             "recording_estimate": {"head": recording.head, "tail": recording.tail, "total": recording.total},
+             "estimate_exact": plain.exact, "persistent_buffers": records.get("Persistent buffer data"),
+             "seconds": round(time.monotonic() - started, 2)})
+    assert len(output) == SAMPLES * sum(t.nbytes for t in model.outputs), f"{len(output)} output bytes"
+    assert device == ours, f"TFLM ({library}) on {target.name} and the emulator differ in outputs {differ}"
+    assert (totals["head"], totals["tail"], totals["total"]) == (recording.head, recording.tail, recording.total), (
+        f"recorded {totals}, estimated head {recording.head} tail {recording.tail}; persistent buffers "
+        f"{records.get('Persistent buffer data')}, estimate {recording.tail_by_category()}")
     assert used == plain.total, f"plain interpreter used {used}, estimated {plain.total}"
-    assert (totals["head"], totals["tail"], totals["total"]) == (recording.head, recording.tail, recording.total)
-    expected = b"".join(np.ascontiguousarray(y).tobytes() for y in emulator.run(*inputs))
-    assert output == expected, f"TFLM on {target.name} and the emulator differ"
+    assert plain.exact, f"the estimate for {library} calls itself a bound: {plain.unknown_ops}"
+
+
+def _per_output(data: bytes, model, samples: int) -> list[bytes]:
+    """Split tflm_check's output.bin (sample-major) into one byte string per model output."""
+    sizes = [t.nbytes for t in model.outputs]
+    chunks = [b""] * len(sizes)
+    offset = 0
+    for _ in range(samples):
+        for i, size in enumerate(sizes):
+            chunks[i] += data[offset:offset + size]
+            offset += size
+    return chunks

@@ -312,3 +312,41 @@ class RealFft:
             out_r[:, n - k] = s.store(s.half_of(f1k[0] - tw[0]))
             out_i[:, n - k] = s.store(s.half_of(tw[1] - f1k[1]))
         return out_r, out_i
+
+
+class RealInverseFft:
+    """``kiss_fftri``: nfft/2 + 1 complex bins -> a real signal of even length nfft."""
+
+    def __init__(self, nfft: int, dtype: str) -> None:
+        if nfft <= 0 or nfft % 2:
+            raise ValueError(f"real FFT length {nfft} must be even and positive")
+        self.s = scalar_type(dtype)
+        self.ncfft = nfft // 2
+        self.complex_fft = ComplexFft(self.ncfft, True, self.s)
+        twiddles = [self.s.twiddle(PI_KISS_FFTR * ((i + 1) / self.ncfft + 0.5)) for i in range(self.ncfft // 2)]
+        self.super_r = self.s.load([t[0] for t in twiddles])
+        self.super_i = self.s.load([t[1] for t in twiddles])
+
+    def __call__(self, real, imag):
+        """(samples, nfft/2 + 1) real and imaginary parts -> (samples, nfft)."""
+        s = self.s
+        real, imag = s.load(real), s.load(imag)
+        n = self.ncfft
+        samples = real.shape[0]
+        tr, ti = s.zeros((samples, n)), s.zeros((samples, n))
+        tr[:, 0] = s.fix_div(s.store(real[:, 0] + real[:, n]), 2)
+        ti[:, 0] = s.fix_div(s.store(real[:, 0] - real[:, n]), 2)
+        half = n // 2
+        if half:
+            k = np.arange(1, half + 1)
+            fk = (s.fix_div(real[:, k], 2), s.fix_div(imag[:, k], 2))
+            fnkc = (s.fix_div(real[:, n - k], 2), s.fix_div(s.store(-imag[:, n - k]), 2))
+            fek = (s.store(fk[0] + fnkc[0]), s.store(fk[1] + fnkc[1]))
+            tmp = (s.store(fk[0] - fnkc[0]), s.store(fk[1] - fnkc[1]))
+            fok = s.c_mul(tmp[0], tmp[1], self.super_r[k - 1], self.super_i[k - 1])
+            tr[:, k], ti[:, k] = s.store(fek[0] + fok[0]), s.store(fek[1] + fok[1])
+            # For k = n/2 both writes hit one bin; the C's second write (negated imaginary part) wins.
+            tr[:, n - k] = s.store(fek[0] - fok[0])
+            ti[:, n - k] = s.store(-s.store(fek[1] - fok[1]))
+        out_r, out_i = self.complex_fft(tr, ti)
+        return np.stack([out_r, out_i], axis=-1).reshape(samples, 2 * n)

@@ -30,6 +30,10 @@ class Add(Kernel):
             self.unsupported("both inputs and the output must have the same type")
         self.float = output.dtype == "float32"
         activation = op.options.get("fused_activation_function", "NONE")
+        # int32: TFLM's EvalAdd adds plainly (wrapping) and ignores the fused activation.
+        self.int32 = output.dtype == "int32"
+        if self.int32:
+            return
         if self.float:
             if activation not in FLOAT_ACTIVATIONS:
                 self.unsupported(f"fused activation {activation}")
@@ -48,7 +52,9 @@ class Add(Kernel):
         output = self.op.outputs[0]
         a, b = _elementwise.aligned(inputs, self.operands, [self.is_constant(0), self.is_constant(1)])
         samples = max(a.shape[0], b.shape[0])
-        if self.float:
+        if self.int32:
+            result = fixedpoint.wrap_int32(self.combine(a.astype(np.int64), b.astype(np.int64))).astype(np.int32)
+        elif self.float:
             result = np.clip(self.combine(a.astype(np.float32), b.astype(np.float32)), *self.float_range).astype(np.float32)
         else:
             p = self.params

@@ -10,6 +10,12 @@ version; type-specific data follows from byte 16.
 - PRUNING (type 2): the encoded tensor is a bitmask, MSB first, one bit per
   element: 1 takes the next value of the table (from byte 16, in element order,
   in the output type), 0 is the element's zero point.
+- HUFFMAN (type 1): the encoded tensor is a bit stream read in 32-bit
+  big-endian words; byte 5 holds the first table's index width minus one (high
+  nibble) and the 32-bit-entries flag (bit 0); multi-level decode tables from
+  byte 16 (``decode_state_huffman.cc``; the format is described in
+  :mod:`jsqat_embed.compress.huffman`). One table for the whole tensor, values
+  stored as they are: no zero points, no channels.
 
 Channels follow the *output* tensor's quantization: per-channel along dimension
 0, or along the last dimension ("alternate axis"). Only constants feed DECODE,
@@ -77,9 +83,10 @@ class Decode(Kernel):
                 values = self._lut(encoded, ancillary, output, owner, type_version)
             elif decode_type == TYPE_PRUNE:
                 values = self._prune(encoded, ancillary, output, owner, type_version)
+            elif decode_type == TYPE_HUFFMAN:
+                values = self._huffman(encoded, ancillary, output, owner, type_version)
             else:
-                name = "Huffman" if decode_type == TYPE_HUFFMAN else f"type {decode_type}"
-                self.unsupported(f"{name} decoding is not emulated", output)
+                self.unsupported(f"decode type {decode_type} is not one TFLM decodes", output)
             outputs.append(values.reshape(output.shape))
         return outputs
 
@@ -126,6 +133,99 @@ class Decode(Kernel):
         values = fill.astype(output.dtype)
         values[mask] = table.astype(output.dtype)
         return values
+
+    def _huffman(self, encoded, ancillary, output, owner, version):
+        if version != 1:
+            raise ModelFormatError(f"{owner}: Huffman version {version} is not supported")
+        wide = bool(ancillary[5] & HUFFMAN_32BIT_ENTRIES)
+        if not wide and output.dtype != "int8":
+            self.unsupported(f"16-bit Huffman tables decode int8 only, not {output.dtype} (TFLM's Setup refuses it)",
+                             output)
+        if output.dtype not in ("int8", "int16"):
+            self.unsupported(f"Huffman decoding writes int8 or int16, not {output.dtype}", output)
+        values = huffman_decode(encoded.astype(np.uint8), ancillary, output.size, owner)
+        mask = 0xFF if output.dtype == "int8" else 0xFFFF
+        return (values & mask).astype(np.uint8 if mask == 0xFF else np.uint16).view(output.dtype)
+
+
+HUFFMAN_32BIT_ENTRIES = 0x01
+_MAX_LEVELS = 64  # a table walk longer than this loops: TFLM would never finish
+
+
+def huffman_decode(stream: np.ndarray, ancillary: np.ndarray, count: int, owner: str) -> np.ndarray:
+    """The raw table values (uint32) TFLM's Huffman decoder writes for ``count`` elements.
+
+    TFLM walks the bit stream one element at a time. Here the table walk is
+    done for every bit position at once (numpy), then the chain of element
+    starts is followed from bit 0: the same result as the sequential decoder,
+    including its put-back rule (an element consumes the widths of the tables
+    it passed through plus ``min(last width, count field)`` bits). Reads past
+    the encoded tensor's last whole 32-bit word, table indices past the table
+    and looping tables are errors (TFLM would read out of bounds or hang).
+    """
+    if count == 0:
+        return np.zeros(0, dtype=np.uint32)
+    wide = bool(ancillary[5] & HUFFMAN_32BIT_ENTRIES)
+    initial = (int(ancillary[5]) >> 4) + 1
+    if wide:
+        found_bit, shift, value_mask, dtype = 1 << 31, 27, 0x07FFFFFF, "<u4"
+    else:
+        found_bit, shift, value_mask, dtype = 1 << 15, 11, 0x07FF, "<u2"
+    table_bytes = ancillary[HEADER_BYTES:]
+    usable = table_bytes.size // np.dtype(dtype).itemsize * np.dtype(dtype).itemsize
+    table = table_bytes[:usable].view(dtype).astype(np.int64)
+    if table.size == 0:
+        raise ModelFormatError(f"{owner}: the Huffman ancillary data holds no table")
+    readable = (stream.size // 4) * 32  # the decoder loads whole 32-bit words
+    if readable == 0:
+        raise ModelFormatError(f"{owner}: the Huffman stream is {stream.size} bytes, less than one 32-bit word")
+
+    # 32 stream bits from every bit position (zeros past the end)
+    padded = np.concatenate([stream[: readable // 8], np.zeros(8, np.uint8)]).astype(np.uint64)
+    positions = readable + 64
+    byte = np.arange(positions) >> 3
+    byte = np.minimum(byte, padded.size - 5)
+    forty = ((padded[byte] << np.uint64(32)) | (padded[byte + 1] << np.uint64(24)) | (padded[byte + 2] << np.uint64(16))
+             | (padded[byte + 3] << np.uint64(8)) | padded[byte + 4])
+    window = ((forty >> (np.uint64(8) - (np.arange(positions) & 7).astype(np.uint64))) & np.uint64(0xFFFFFFFF))
+    window = window.astype(np.int64)
+    window[readable:] = 0
+
+    starts = np.arange(readable)
+    consumed = np.zeros(readable, np.int64)
+    width = np.full(readable, initial, np.int64)
+    offset = window[starts] >> (32 - initial)
+    bad = offset >= table.size
+    value = table[np.minimum(offset, table.size - 1)]
+    reach = consumed + width
+    for _ in range(_MAX_LEVELS):
+        active = ((value & found_bit) == 0) & ~bad
+        if not active.any():
+            break
+        consumed[active] += width[active]
+        width[active] = ((value[active] >> shift) & 0xF) + 1
+        at = np.minimum(starts[active] + consumed[active], positions - 1)
+        offset[active] += (value[active] & value_mask) + (window[at] >> (32 - width[active]))
+        bad |= offset >= table.size
+        value[active] = table[np.minimum(offset[active], table.size - 1)]
+        reach = np.maximum(reach, consumed + width)
+    else:
+        bad |= (value & found_bit) == 0
+    bad |= starts + reach > readable
+    residual = (value >> shift) & 0xF
+    following = (starts + consumed + np.minimum(width, residual)).tolist()
+    bad_list = bad.tolist()
+
+    chain = []
+    position = 0
+    for _ in range(count):
+        if position >= readable or bad_list[position]:
+            raise ModelFormatError(
+                f"{owner}: Huffman element {len(chain)} at stream bit {position} reads past the stream's "
+                f"{readable} bits or past the {table.size}-entry table")
+        chain.append(position)
+        position = following[position]
+    return (value[np.asarray(chain)] & value_mask).astype(np.uint32)
 
 
 KERNEL = Decode

@@ -8,7 +8,14 @@
   (gemmlowp's 1/(1+x) Newton-Raphson), the dividend normalised by its leading
   sign bits, and one ``MultiplyByQuantizedMultiplierSmallerThanOneExp`` with the
   combined shift. A divisor equal to its zero point runs the same arithmetic
-  (TFLM only DCHECKs it), and so does the emulator.
+  (TFLM only DCHECKs it), and so does the emulator. The output multiplier is
+  s1 / (s2 * s_out) in double, as the tflite-micro wheel forms it (90b983c's
+  source divides in float first; the two differ in the last bits of the
+  multiplier, which moves rounding ties). A combined shift of 32 or more reaches
+  gemmlowp's ``RoundingDivideByPOT`` past its 31-bit contract; the emulator
+  reproduces what the x86-64 code computes then (shift counts taken modulo the
+  register width). Measured against the wheel on all 65 536 input pairs for
+  five scale/zero-point sets, zero divisors included.
 """
 
 from __future__ import annotations
@@ -56,12 +63,11 @@ class Div(Kernel):
         elif self.kind == "int8":
             for tensor in (*self.operands, output):
                 self.require_quantized(tensor)
-            f32 = np.float32
-            real = float(f32(self.operands[0].scale) / (f32(self.operands[1].scale) * f32(output.scale)))
-            self.multiplier, self.shift = fixedpoint.quantize_multiplier(real)
-            # The dividend's headroom is at least 23 bits (|x - zp| <= 255): beyond this
-            # shift TFLM's total shift turns positive, which its rounding helper cannot take.
-            if self.shift > 22:
+            s1, s2, so = (float(np.float32(t.scale)) for t in (*self.operands, output))
+            self.multiplier, self.shift = fixedpoint.quantize_multiplier(s1 / (s2 * so))
+            # The dividend's headroom is at least 23 bits (|x - zp| <= 255) and a zero
+            # divisor adds one: beyond this shift the total shift turns positive.
+            if self.shift > 21:
                 self.unsupported(f"output multiplier shift {self.shift}: scales too far apart for TFLM's int8 DIV")
             self.offsets = (-self.operands[0].zero_point, -self.operands[1].zero_point)
             self.output_zero_point = output.zero_point
@@ -104,8 +110,27 @@ class Div(Kernel):
         headroom = count_leading_sign_bits_32(dividend)
         unscaled = fixedpoint.multiply_by_quantized_multiplier_greater_than_one(dividend, reciprocal, headroom)
         total_shift = self.shift - reciprocal_shift - headroom
-        result = fixedpoint.multiply_by_quantized_multiplier_smaller_than_one_exp(unscaled, self.multiplier, total_shift)
+        high = fixedpoint.saturating_rounding_doubling_high_mul(unscaled, self.multiplier)
+        result = rounding_divide_by_pot_any_exponent(high, -total_shift)
         return np.clip(result + self.output_zero_point, *self.clamp).astype(np.int8)
+
+
+def rounding_divide_by_pot_any_exponent(x, exponent):
+    """gemmlowp ``RoundingDivideByPOT`` on int32 for exponents 0..63, as x86-64 runs it.
+
+    Within 0..31 this is the usual round-half-away-from-zero shift. Beyond, the C
+    still forms ``mask = (1ll << exponent) - 1`` (a 64-bit shift, truncated to
+    int32: all ones) and shifts the int32 right by ``exponent``, which the
+    processor takes modulo 32.
+    """
+    x = np.asarray(x, dtype=np.int64)
+    exponent = np.asarray(exponent, dtype=np.int64)
+    if np.all((exponent >= 0) & (exponent <= 31)):
+        return fixedpoint.rounding_divide_by_pot(x, exponent)
+    mask = (((np.int64(1) << (exponent & 63)) - 1 + (1 << 31)) & 0xFFFFFFFF) - (1 << 31)
+    remainder = x & mask
+    threshold = (mask >> 1) + (x < 0)
+    return (x >> (exponent & 31)) + (remainder > threshold)
 
 
 def count_leading_sign_bits_32(x):

@@ -22,6 +22,15 @@ class Mul(Kernel):
             self.unsupported("both inputs and the output must have the same type")
         activation = op.options.get("fused_activation_function", "NONE")
         self.float = output.dtype == "float32"
+        # int32: the wrapping product, clamped by CalculateActivationRange<int32_t>.
+        self.int32 = output.dtype == "int32"
+        if self.int32:
+            top = np.iinfo(np.int32).max
+            ranges = {"NONE": (-top - 1, top), "RELU": (0, top), "RELU6": (0, 6), "RELU_N1_TO_1": (-1, 1)}
+            if activation not in ranges:
+                self.unsupported(f"fused activation {activation}")
+            self.int32_range = ranges[activation]
+            return
         if self.float:
             self.float_range = tuple(np.float32(v) for v in FLOAT_ACTIVATIONS[activation])
             return
@@ -41,7 +50,10 @@ class Mul(Kernel):
         output = self.op.outputs[0]
         a, b = _elementwise.aligned(inputs, self.operands, [self.is_constant(0), self.is_constant(1)])
         samples = max(a.shape[0], b.shape[0])
-        if self.float:
+        if self.int32:
+            product = fixedpoint.wrap_int32(a.astype(np.int64) * b.astype(np.int64))
+            result = np.clip(product, *self.int32_range).astype(np.int32)
+        elif self.float:
             result = np.clip(a.astype(np.float32) * b.astype(np.float32), *self.float_range).astype(np.float32)
         else:
             product = fixedpoint.wrap_int32((a.astype(np.int64) + self.offsets[0]) * (b.astype(np.int64) + self.offsets[1]))

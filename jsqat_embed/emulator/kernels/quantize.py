@@ -1,6 +1,7 @@
 """QUANTIZE: float32 -> int8/int16 (``AffineQuantize``: float32 division, std::round)
 and integer requantization (``Requantize``: ``MultiplyByQuantizedMultiplier`` of
-the zero-point-free input by double(in_scale)/double(out_scale))."""
+the zero-point-free input by double(in_scale)/double(out_scale)) between the
+type pairs quantize_common.cc's Eval implements."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ import numpy as np
 from jsqat_embed.emulator import fixedpoint
 from jsqat_embed.emulator.kernel import Kernel
 
-INTEGER_TYPES = ("int8", "uint8", "int16", "int32")
+#: input type -> output types EvalQuantizeReference handles
+PAIRS = {"float32": ("int8", "int16"), "int32": ("int8", "int16"), "int16": ("int8", "int16", "int32"),
+         "int8": ("int8", "uint8", "int16", "int32"), "uint8": ("int8",)}
 
 
 class Quantize(Kernel):
@@ -19,8 +22,8 @@ class Quantize(Kernel):
         self.require_quantized(output)
         if output.quantization.per_channel:
             self.unsupported("per-channel output quantization (TFLM requires one scale)", output)
-        if output.dtype not in INTEGER_TYPES:
-            self.unsupported(f"output type {output.dtype}", output)
+        if output.dtype not in PAIRS.get(source.dtype, ()):
+            self.unsupported(f"{source.dtype} -> {output.dtype} (TFLM's QUANTIZE does not implement it)", output)
         self.output_zero_point = output.zero_point
         self.output_scale = np.float32(output.scale)
         self.from_float = source.dtype == "float32"

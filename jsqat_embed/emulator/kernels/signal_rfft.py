@@ -38,6 +38,12 @@ class SignalRfft(SignalKernel):
                      f"output rows must hold {self.fft_length // 2 + 1} complex bins", output)
         self.dtype = dtype
         self.transform = RealFft(self.fft_length, dtype)
+        radices = sorted({p for p, _ in self.transform.complex_fft.stages})
+        # KISS FFT's generic butterfly takes a heap buffer; TFLM's build patches the allocator
+        # to return NULL, so lengths with a prime factor above 5 crash there (measured: SIGSEGV).
+        self.require(all(p in (2, 3, 4, 5) for p in radices),
+                     f"fft_length {self.fft_length}: radix {max(radices)} needs KISS FFT's heap scratch, "
+                     "which TFLM's build lacks (it crashes)")
 
     def eval(self, inputs):
         x = inputs[0]

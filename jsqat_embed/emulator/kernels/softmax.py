@@ -65,7 +65,8 @@ class Softmax(Kernel):
             if output.zero_point != -128 or np.float32(output.scale) != np.float32(1 / 256):
                 self.unsupported("int8 output must have scale 1/256 and zero point -128 (TFLM requires it)", output)
         elif output.dtype == "int16":
-            if output.zero_point != -32768 or abs(np.float32(output.scale) - np.float32(1 / 65536)) > np.float32(0.001 / 65536):
+            off_scale = abs(np.float32(output.scale) - np.float32(1 / 65536)) > np.float32(0.001 / 65536)
+            if output.zero_point != -32768 or off_scale:
                 self.unsupported("int16 output of an int8 input must have scale 1/65536 and zero point -32768 "
                                  "(TFLM requires it)", output)
         else:

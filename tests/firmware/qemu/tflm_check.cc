@@ -1,10 +1,14 @@
-// Runs one model through TFLM compiled for Cortex-M4 (reference kernels, no
-// USE_TFLM_COMPRESSION, as jsqat-embed's firmware builds it) under QEMU with
-// semihosting, for tests/memory/test_arena_qemu.py:
-//   reads model.tflite and input.bin (every input tensor's bytes, in order) from
-//   the working directory; reports the arena the plain MicroInterpreter uses and
-//   what RecordingMicroAllocator records; writes every output tensor's bytes to
-//   output.bin after one Invoke.
+// Runs one model through TFLM built for a target (tests/tflm_targets.py: Cortex-M4 or RV32,
+// reference kernels, CMSIS-NN or esp-nn) under QEMU with semihosting, for
+// tests/memory/test_arena_qemu.py:
+//   reads model.tflite and input.bin (samples one after another; per sample every input
+//   tensor's bytes, in order) from the working directory; reports what
+//   RecordingMicroAllocator records and the arena the plain MicroInterpreter uses; invokes
+//   once per sample and writes every output tensor's bytes, sample after sample, to
+//   output.bin.
+// The resolver registers every op of jsqat-embed's op table (tflm_check_ops.h, generated).
+// The figures are printed here rather than by TFLM (MicroPrintf), which builds made with
+// TF_LITE_STRIP_ERROR_STRINGS (the generated CMake project) compile out.
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -14,6 +18,7 @@
 #include "tensorflow/lite/micro/micro_interpreter.h"
 #include "tensorflow/lite/micro/micro_mutable_op_resolver.h"
 #include "tensorflow/lite/micro/recording_micro_interpreter.h"
+#include "tflm_check_ops.h"
 
 namespace {
 
@@ -27,18 +32,36 @@ uint8_t* ReadFile(const char* path, size_t* size) {
   std::fseek(file, 0, SEEK_SET);
   // 16-aligned: flatbuffers and TFLM expect an aligned model buffer.
   uint8_t* data = static_cast<uint8_t*>(memalign(16, (*size + 15) & ~size_t{15}));
-  if (data != nullptr && std::fread(data, 1, *size, file) != *size) data = nullptr;
+  if (data != nullptr && *size > 0 && std::fread(data, 1, *size, file) != *size) data = nullptr;
   std::fclose(file);
   return data;
 }
 
-void AddOps(tflite::MicroMutableOpResolver<40>& r) {
-  r.AddConv2D(); r.AddDepthwiseConv2D(); r.AddFullyConnected(); r.AddAdd(); r.AddSub(); r.AddMul();
-  r.AddAveragePool2D(); r.AddMaxPool2D(); r.AddMean(); r.AddReduceMax(); r.AddSoftmax(); r.AddLogistic();
-  r.AddTanh(); r.AddHardSwish(); r.AddRelu(); r.AddRelu6(); r.AddLeakyRelu(); r.AddPad(); r.AddPadV2();
-  r.AddConcatenation(); r.AddReshape(); r.AddSqueeze(); r.AddTranspose(); r.AddSpaceToBatchNd();
-  r.AddBatchToSpaceNd(); r.AddShape(); r.AddStridedSlice(); r.AddPack(); r.AddQuantize(); r.AddDequantize();
-  r.AddDecode();
+void PrintRecord(const tflite::RecordingMicroAllocator& allocator, tflite::RecordedAllocationType type,
+                 const char* name, const char* unit) {
+  const tflite::RecordedAllocation record = allocator.GetRecordedAllocation(type);
+  std::printf("[RecordingMicroAllocator] '%s' used %u bytes with alignment overhead (requested %u bytes for %u %s)\n",
+              name, static_cast<unsigned>(record.used_bytes), static_cast<unsigned>(record.requested_bytes),
+              static_cast<unsigned>(record.count), unit);
+}
+
+void PrintAllocations(const tflite::RecordingMicroAllocator& allocator) {
+  const auto* arena = allocator.GetSimpleMemoryAllocator();
+  std::printf("[RecordingMicroAllocator] Arena allocation total %u bytes\n",
+              static_cast<unsigned>(arena->GetUsedBytes()));
+  std::printf("[RecordingMicroAllocator] Arena allocation head %u bytes\n",
+              static_cast<unsigned>(arena->GetNonPersistentUsedBytes()));
+  std::printf("[RecordingMicroAllocator] Arena allocation tail %u bytes\n",
+              static_cast<unsigned>(arena->GetPersistentUsedBytes()));
+  using Type = tflite::RecordedAllocationType;
+  PrintRecord(allocator, Type::kTfLiteEvalTensorData, "TfLiteEvalTensor data", "allocations");
+  PrintRecord(allocator, Type::kPersistentTfLiteTensorData, "Persistent TfLiteTensor data", "tensors");
+  PrintRecord(allocator, Type::kPersistentTfLiteTensorQuantizationData, "Persistent TfLiteTensor quantization data",
+              "allocations");
+  PrintRecord(allocator, Type::kPersistentBufferData, "Persistent buffer data", "allocations");
+  PrintRecord(allocator, Type::kTfLiteTensorVariableBufferData, "TfLiteTensor variable buffer data", "allocations");
+  PrintRecord(allocator, Type::kNodeAndRegistrationArray, "NodeAndRegistration struct", "NodeAndRegistration structs");
+  PrintRecord(allocator, Type::kOpData, "Operator runtime data", "OpData structs");
 }
 
 }  // namespace
@@ -53,8 +76,8 @@ int main() {
     return 1;
   }
   const tflite::Model* model = tflite::GetModel(model_data);
-  static tflite::MicroMutableOpResolver<40> resolver;
-  AddOps(resolver);
+  static tflite::MicroMutableOpResolver<kJsqatCheckOpCount> resolver;
+  AddJsqatCheckOps(resolver);
 
   std::memset(arena, 0, kArenaBytes);
   {
@@ -63,7 +86,7 @@ int main() {
       std::printf("jsqat-check: recording AllocateTensors failed\n");
       return 1;
     }
-    recording.GetMicroAllocator().PrintAllocations();
+    PrintAllocations(recording.GetMicroAllocator());
   }
 
   // Zeroed as a fresh .bss arena is (and as jsqat-embed's firmware does): TFLM's
@@ -76,26 +99,36 @@ int main() {
     return 1;
   }
   std::printf("jsqat-check: arena_used_bytes %u\n", static_cast<unsigned>(interpreter.arena_used_bytes()));
-  size_t offset = 0;
-  for (size_t i = 0; i < interpreter.inputs_size(); ++i) {
-    TfLiteTensor* tensor = interpreter.input(i);
-    if (offset + tensor->bytes > input_size) {
-      std::printf("jsqat-check: input.bin is too short\n");
-      return 1;
-    }
-    std::memcpy(tensor->data.raw, input + offset, tensor->bytes);
-    offset += tensor->bytes;
-  }
-  if (interpreter.Invoke() != kTfLiteOk) {
-    std::printf("jsqat-check: Invoke failed\n");
+  size_t sample_bytes = 0;
+  for (size_t i = 0; i < interpreter.inputs_size(); ++i) sample_bytes += interpreter.input(i)->bytes;
+  if (sample_bytes == 0 || input_size % sample_bytes != 0) {
+    std::printf("jsqat-check: input.bin holds %u bytes, not a multiple of %u\n", static_cast<unsigned>(input_size),
+                static_cast<unsigned>(sample_bytes));
     return 1;
   }
   FILE* out = std::fopen("output.bin", "wb");
-  for (size_t i = 0; out != nullptr && i < interpreter.outputs_size(); ++i) {
-    const TfLiteTensor* tensor = interpreter.output(i);
-    std::fwrite(tensor->data.raw, 1, tensor->bytes, out);
+  if (out == nullptr) {
+    std::printf("jsqat-check: cannot write output.bin\n");
+    return 1;
   }
-  if (out != nullptr) std::fclose(out);
-  std::printf("jsqat-check: done\n");
+  const size_t samples = input_size / sample_bytes;
+  for (size_t sample = 0; sample < samples; ++sample) {
+    size_t offset = sample * sample_bytes;
+    for (size_t i = 0; i < interpreter.inputs_size(); ++i) {
+      TfLiteTensor* tensor = interpreter.input(i);
+      std::memcpy(tensor->data.raw, input + offset, tensor->bytes);
+      offset += tensor->bytes;
+    }
+    if (interpreter.Invoke() != kTfLiteOk) {
+      std::printf("jsqat-check: Invoke failed on sample %u\n", static_cast<unsigned>(sample));
+      return 1;
+    }
+    for (size_t i = 0; i < interpreter.outputs_size(); ++i) {
+      const TfLiteTensor* tensor = interpreter.output(i);
+      std::fwrite(tensor->data.raw, 1, tensor->bytes, out);
+    }
+  }
+  std::fclose(out);
+  std::printf("jsqat-check: done, %u samples\n", static_cast<unsigned>(samples));
   return 0;
 }
