@@ -144,3 +144,15 @@ class _Inputs:
 
     def __init__(self, model):
         self.inputs = model.inputs
+
+
+@pytest.mark.parametrize("board, system", [("esp32s3", "esp-idf"), ("nano33ble", "cmake")])
+def test_person_detect_builds_a_firmware_project(board, system, tmp_path):
+    """TFLM's flagship example, the real file: a project whose self-test vectors come from the emulator."""
+    out = tmp_path / system
+    result = _cli("build", CORPUS / "person_detect.tflite", "--board", board, "--build-system", system, "-o", out,
+                  "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output)
+    assert report["inputs"][0]["shape"] == [1, 96, 96, 1] and len(report["expected_output_crc32"]) == 1
+    assert any(out.rglob("model_data.*")) and any(out.rglob("golden_data.*"))
