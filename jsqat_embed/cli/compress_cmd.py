@@ -1,4 +1,4 @@
-"""``jsqat-embed compress``: pruned / LUT weights TFLM decodes itself, with a size report."""
+"""``jsqat-embed compress``: weights TFLM decodes itself (Huffman, pruning, LUT), per tensor the smallest."""
 
 from __future__ import annotations
 
@@ -6,34 +6,48 @@ from pathlib import Path
 
 import typer
 
-from jsqat_embed.cli.common import print_json, user_errors, write_output_file
+from jsqat_embed.cli.common import print_json, user_errors
+
+METHOD_HELP = ("auto (per tensor the smallest of Huffman, pruning, LUT and dense, ancillary data and DECODE "
+               "bookkeeping included), huffman, prune, lut or none.")
+STRIP_HELP = ("Comma-separated, what TFLM never reads: names (tensor and subgraph names), metadata (description, "
+              "signatures, metadata TFLM does not look up, shape signatures, min/max), bias-quantization (of "
+              "CONV_2D/DEPTHWISE_CONV_2D biases, which TFLM's kernels never read).")
+NAME_WIDTH = 36
 
 
 def compress_command(
     model: Path = typer.Argument(..., help="Path to an int8 .tflite model (pruned models gain the most)."),
     output: Path = typer.Option(..., "--output", "-o", help="Where to write the compressed .tflite."),
-    method: str = typer.Option("auto", "--method", help="auto (smallest per tensor), prune, lut or none."),
+    method: str = typer.Option("auto", "--method", help=METHOD_HELP),
     min_bytes: int = typer.Option(1024, "--min-bytes", help="Tensors smaller than this stay dense."),
+    lean: bool = typer.Option(True, "--lean/--no-lean",
+                              help="Share identical vectors and tables, one zero point where all are equal (TFLM "
+                                   "reads it for every channel); --no-lean keeps the file's own layout."),
+    strip: list[str] = typer.Option([], "--strip", help=STRIP_HELP),
     c_array: Path = typer.Option(None, "--c-array", help="Also write model_data.cc/.h for the compressed model here."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing output files."),
     json_output: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:
-    """Encode each weight tensor as PRUNING (bitmask + kept values), LUT or dense, whichever is smallest,
-    and insert TFLM DECODE operators. Prints per-tensor and total sizes, the bitmask ideal, the entropy
-    bound and the extra arena the decoding costs."""
-    from jsqat_embed.compress.encoder import compress_model
+    """Encode each weight tensor as HUFFMAN, PRUNING, LUT or dense, whichever takes the fewest file bytes,
+    and insert TFLM DECODE operators. Prints per-tensor and total sizes, the entropy bound, where the file's
+    bytes are and the extra arena the decoding costs."""
+    from jsqat_embed.compress.encoder import METHODS, STRIP_CHOICES, compress_model
     from jsqat_embed.errors import InputDataError, OutputLocationError
-    from jsqat_embed.firmware.render import write_files
+    from jsqat_embed.firmware.render import write_group
 
     with user_errors(json_output):
-        if method not in ("auto", "prune", "lut", "none"):
-            raise InputDataError(f"--method {method!r}: choose auto, prune, lut or none")
+        if method not in METHODS:
+            raise InputDataError(f"--method {method!r}: choose {', '.join(METHODS)}")
         if min_bytes < 0:
             raise InputDataError("--min-bytes must be >= 0")
-        try:
-            data = model.read_bytes()
-        except OSError as exc:
-            raise InputDataError(f"cannot read {model}: {exc.strerror or exc}") from exc
+        stripped = tuple(dict.fromkeys(part.strip() for item in strip for part in item.split(",") if part.strip()))
+        unknown = [part for part in stripped if part not in STRIP_CHOICES]
+        if unknown:
+            raise InputDataError(f"--strip {','.join(unknown)}: choose from {', '.join(STRIP_CHOICES)}")
+        from jsqat_embed.tflite.reader import read_model_file
+
+        data = read_model_file(model)  # a regular file only: a FIFO or /dev/zero would never end
         if output.resolve() == model.resolve():
             raise OutputLocationError(f"--output {output} is the input model; choose another path (nothing was written)")
         if output.exists() and not force:
@@ -43,30 +57,40 @@ def compress_command(
             if clashes:
                 raise OutputLocationError(
                     f"{c_array} already has {', '.join(clashes)}; pass --force to overwrite (nothing was written)")
-        compressed, report = compress_model(data, method, min_bytes)
-        write_output_file(output, compressed, force)
+        compressed, report = compress_model(data, method, min_bytes, lean=lean, strip=stripped)
+        outputs = {output: compressed}  # written as one group: never the .tflite without its C array
         if c_array is not None:
             from jsqat_embed.firmware.c_array import render_model_arrays
 
             summary = _summary(report)
-            write_files(c_array, render_model_arrays(compressed, model.name, encoding_summary=summary), force=force)
+            arrays = render_model_arrays(compressed, model.name, encoding_summary=summary)
+            outputs.update({c_array / name: text for name, text in arrays.items()})
+        write_group(outputs, force=force)
     if json_output:
         print_json({"model": str(model), "output": str(output), **report.to_json()})
         return
-    _print(model, output, report)
+    _print(output, report)
+
+
+def short_name(name: str, width: int = NAME_WIDTH) -> str:
+    """A tensor name that fits ``width``: its first alias (TFLite joins fused ops' names with ';'),
+    shortened in the middle, so both its start (the layer) and its end (the op) stay readable."""
+    first = name.split(";")[0]
+    if len(first) <= width:
+        return first
+    head = (width - 1) // 2
+    return f"{first[:head]}…{first[len(first) - (width - 1 - head):]}"
 
 
 def _summary(report) -> str:
     totals = report.totals()
-    methods = {}
-    for choice in report.compressed:
-        methods[choice.method] = methods.get(choice.method, 0) + 1
+    methods = {m: n for m, n in totals["methods"].items() if m != "dense"}
     parts = ", ".join(f"{count} {name}" for name, count in sorted(methods.items())) or "no tensor compressed"
     return (f"{parts}; weights {totals['dense_bytes']} -> {totals['encoded_bytes']} bytes; "
             f"file {totals['file_bytes']['dense']} -> {totals['file_bytes']['compressed']} bytes")
 
 
-def _print(model: Path, output: Path, report) -> None:
+def _print(output: Path, report) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -74,24 +98,29 @@ def _print(model: Path, output: Path, report) -> None:
     totals = report.totals()
     table = Table(header_style="bold")
     for column, justify in (("tensor", "left"), ("method", "left"), ("sparsity", "right"), ("dense", "right"),
-                            ("encoded", "right"), ("bitmask ideal", "right"), ("entropy bound", "right"),
-                            ("note", "left")):
+                            ("huffman", "right"), ("prune", "right"), ("lut", "right"), ("chosen", "right"),
+                            ("entropy", "right"), ("note", "left")):
         table.add_column(column, justify=justify, overflow="fold")
     for choice in report.choices:
         table.add_row(
-            choice.tensor.name.split(";")[0][-40:], choice.method,
+            short_name(choice.tensor.name), choice.method,
             "" if choice.sparsity is None else f"{choice.sparsity:.1%}",
-            f"{choice.dense_bytes:,}", f"{choice.encoded_bytes:,}",
-            "" if choice.ideal_bytes is None else f"{choice.ideal_bytes:,}",
+            f"{choice.dense_bytes:,}",
+            *(f"{choice.sizes[m]:,}" if m in choice.sizes else "" for m in ("huffman", "prune", "lut")),
+            f"{choice.encoded_bytes:,}",
             "" if choice.entropy_bytes is None else f"{choice.entropy_bytes:,.0f}",
             choice.reason,
         )
     console.print(table)
+    files = totals["file_bytes"]
+    layout = "lean" if totals["lean"] else "as read"
+    if totals["strip"]:
+        layout += ", stripped of " + ", ".join(totals["strip"])
     console.print(
-        f"[bold]{output}[/bold]: {totals['compressed_tensors']} of {totals['tensors']} weight tensors compressed; "
-        f"their {totals['dense_bytes']:,} bytes -> {totals['encoded_bytes']:,} (bitmask ideal "
-        f"{totals['bitmask_ideal_bytes']:,}, entropy bound {totals['entropy_bound_bytes']:,.0f}); file "
-        f"{totals['file_bytes']['dense']:,} -> {totals['file_bytes']['compressed']:,} bytes",
+        f"[bold]{output}[/bold]: {totals['compressed_tensors']} of {totals['tensors']} weight tensors compressed "
+        f"(sizes: encoded + ancillary bytes); their {totals['dense_bytes']:,} bytes -> {totals['encoded_bytes']:,} "
+        f"(entropy bound {totals['entropy_bound_bytes']:,.0f}); file {files['dense']:,} -> {files['compressed']:,} "
+        f"bytes ({layout}): weights {files['weights']:,}, the rest {files['rest']:,}",
         highlight=False)
     ram = totals["decode_ram_bytes"]
     console.print(f"decoding costs {ram['arm32']:,} extra arena bytes on 32-bit boards ({ram['x86_64']:,} on the host): "

@@ -161,7 +161,7 @@ def _latency(fit) -> str:
 def _verdict(fit) -> str:
     if not fit.fits:
         return "NO"
-    return "yes" if fit.encoding == "dense" else "pruned"
+    return "yes" if fit.encoding == "dense" else {"prune": "pruned", "auto": "encoded"}.get(fit.encoding, fit.encoding)
 
 
 def _print(model: Path, graph, fits, hints, peaks) -> None:
@@ -186,7 +186,8 @@ def _print(model: Path, graph, fits, hints, peaks) -> None:
     for fit in fits:
         if not tabular:
             out.append(f"{fit.board.id}: {'fits' if fit.fits else 'does NOT fit'}"
-                       + (" with DECODE pruning" if fit.fits and fit.encoding != "dense" else ""))
+                       + (" with DECODE " + {"prune": "pruning", "huffman": "Huffman", "lut": "LUT"}.get(
+                           fit.encoding, "compression") if fit.fits and fit.encoding != "dense" else ""))
         if detailed or not fit.fits or not tabular:
             margin = f" incl. {_kib(fit.margin.total)} margin" if fit.margin.total else " (exact)"
             flash = (f"flash {_kib(fit.flash_total)} of {_kib(fit.flash_capacity)} = model {_kib(fit.model_bytes)} + "

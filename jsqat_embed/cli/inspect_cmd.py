@@ -16,8 +16,9 @@ def _human(count: int) -> str:
     return str(count)
 
 
-def _shape(shapes: list[list[int]]) -> str:
-    return " ".join("x".join(str(d) for d in s) for s in shapes) or "-"
+def _shapes(shapes: list[list[int]]) -> list[str]:
+    """One cell entry per tensor (a table puts them on one line when it can)."""
+    return ["x".join(str(d) for d in s) for s in shapes] or ["-"]
 
 
 def inspect_command(
@@ -59,16 +60,48 @@ def inspect_command(
         print_json(document)
         return
 
-    from rich.console import Console
-    from rich.table import Table
+    typer.echo("\n".join(_text(summary, all_layers, latency, board, plot)))
 
-    console = Console(width=max(Console().width, 110))
-    console.print(f"[bold]{summary.name}[/bold]  {summary.size_bytes:,} bytes  sha256 {summary.sha256[:16]}")
+
+def _layer_table(headers: list[str], rows: list[list], right: set[int], width: int) -> list[str]:
+    """The per-layer table at ``width``: one line per operator; else an operator's several shapes on lines
+    of their own (columns two, then one space apart); else one block per operator. Cells are never cut."""
+    from jsqat_embed.cli.layout import fits, table, wrap
+
+    flat = table(headers, [[" ".join(cell) if isinstance(cell, list) else cell for cell in row] for row in rows],
+                 right)
+    if fits(flat, width):
+        return flat
+    expanded = []
+    for row in rows:
+        height = max(len(cell) if isinstance(cell, list) else 1 for cell in row)
+        for line in range(height):
+            expanded.append([(cell[line] if line < len(cell) else "") if isinstance(cell, list)
+                             else (cell if line == 0 else "") for cell in row])
+    for gap in (2, 1):
+        stacked = table(headers, expanded, right, gap=gap)
+        if fits(stacked, width):
+            return stacked
+    out = []
+    for row in rows:
+        cells = [" ".join(cell) if isinstance(cell, list) else cell for cell in row]
+        out += wrap(f"{cells[0]} {cells[1]}", width)
+        details = ", ".join(f"{name} {cell}" for name, cell in zip(headers[2:], cells[2:]) if cell)
+        out += wrap(details, width, "    ")
+    return out
+
+
+def _text(summary, all_layers: bool, latency, board: str | None, plot: Path | None) -> list[str]:
+    from jsqat_embed.cli.layout import terminal_width, wrap
+
+    width = terminal_width()
+    out = wrap(f"{summary.name}  {summary.size_bytes:,} bytes  sha256 {summary.sha256[:16]}", width)
     for label, items in (("input", summary.inputs), ("output", summary.outputs)):
         for io in items:
             quant = f"scale {io['scale']:.6g} zero point {io['zero_point']}" if io["scale"] is not None else "not quantized"
-            console.print(f"  {label:6} {io['name']}: {io['dtype']} {'x'.join(map(str, io['shape']))} ({quant})")
-    console.print("  ops: " + ", ".join(f"{name} x{count}" for name, count in summary.op_counts.items()))
+            out += wrap(f"{label:6} {io['name']}: {io['dtype']} {'x'.join(map(str, io['shape']))} ({quant})", width,
+                        "  ")
+    out += wrap("ops: " + ", ".join(f"{name} x{count}" for name, count in summary.op_counts.items()), width, "  ")
 
     rows = summary.layers
     folded = 0
@@ -76,49 +109,45 @@ def inspect_command(
         kept = [r for r in rows if r.macs or r.op in ("SOFTMAX", "MEAN", "ADD", "AVERAGE_POOL_2D", "MAX_POOL_2D", "CONCATENATION")]
         folded = len(rows) - len(kept)
         rows = kept
-    table = Table(show_lines=False, header_style="bold")
-    for column, justify in (("#", "right"), ("op", "left"), ("input", "left"), ("output", "left"),
-                            ("params", "right"), ("MACs", "right"), ("sparsity", "right")):
-        table.add_column(column, justify=justify)
+    headers = ["#", "op", "input", "output", "params", "MACs", "sparsity"]
     op_ms = {}
-    if latency is not None:
-        table.add_column("ms", justify="right")
-        op_ms = {op.index: op.cycles * latency.slowdown / (latency.clock_mhz * 1e3) for op in latency.operators}
-    for row in rows:
-        sparsity = f"{row.weight_sparsity:.1%}" if row.weight_sparsity is not None else ""
-        cells = [str(row.index), row.op, _shape(row.input_shapes), _shape(row.output_shapes),
-                 _human(row.params) if row.params else "", _human(row.macs) if row.macs else "", sparsity]
-        if latency is not None:
-            cells.append(f"{op_ms.get(row.index, 0.0):.3g}")
-        table.add_row(*cells)
-    console.print(table)
-    if folded:
-        console.print(f"  ({folded} data-movement/activation ops not shown; --all-layers lists them)")
-    overall = f"{summary.overall_weight_sparsity:.1%}" if summary.overall_weight_sparsity is not None else "n/a"
-    console.print(
-        f"[bold]total[/bold]: {len(summary.layers)} ops, {summary.total_params:,} weights "
-        f"({summary.weight_bytes:,} bytes), {_human(summary.total_macs)} MACs, weight sparsity {overall}"
-    )
     if latency is not None:
         from jsqat_embed.memory.latency import format_ms
 
+        headers.append("ms")
+        op_ms = {op.index: op.cycles * latency.slowdown / (latency.clock_mhz * 1e3) for op in latency.operators}
+    cells = []
+    for row in rows:
+        sparsity = f"{row.weight_sparsity:.1%}" if row.weight_sparsity is not None else ""
+        line = [str(row.index), row.op, _shapes(row.input_shapes), _shapes(row.output_shapes),
+                _human(row.params) if row.params else "", _human(row.macs) if row.macs else "", sparsity]
+        if latency is not None:
+            line.append(format_ms(op_ms.get(row.index, 0.0)))  # two digits: the estimate is good to x1.2-x3
+        cells.append(line)
+    out += [""] + _layer_table(headers, cells, {0, 4, 5, 6, 7}, width) + [""]
+    if folded:
+        out += wrap(f"({folded} data-movement/activation ops not shown; --all-layers lists them)", width, "  ")
+    overall = f"{summary.overall_weight_sparsity:.1%}" if summary.overall_weight_sparsity is not None else "n/a"
+    out += wrap(f"total: {len(summary.layers)} ops, {summary.total_params:,} weights ({summary.weight_bytes:,} bytes), "
+                f"{_human(summary.total_macs)} MACs, weight sparsity {overall}", width)
+    if latency is not None:
         classes = ", ".join(f"{name} {format_ms(ms)} ms" for name, ms in latency.by_class().items() if ms > 0)
-        console.print(f"[bold]latency on {board}[/bold]: {latency.text()} = {classes}; {latency.description}",
-                      highlight=False)
+        out += wrap(f"latency on {board}: {latency.text()} = {classes}; {latency.description}", width)
     errors = [w for w in summary.warnings if w.level == "error"]
     warnings = [w for w in summary.warnings if w.level != "error"]
     if errors:
-        console.print(f"[bold red]{len(errors)} error(s): TFLM will refuse this model[/bold red]")
+        out.append(f"{len(errors)} error(s): TFLM will refuse this model")
         for error in errors:
-            console.print(f"  [red]x[/red] [{error.code}] {error.message}", highlight=False)
+            out += wrap(f"x [{error.code}] {error.message}", width, "  ")
     if warnings:
-        console.print(f"[bold yellow]{len(warnings)} warning(s):[/bold yellow]")
+        out.append(f"{len(warnings)} warning(s):")
         for warning in warnings:
-            console.print(f"  [yellow]![/yellow] [{warning.code}] {warning.message}", highlight=False)
+            out += wrap(f"! [{warning.code}] {warning.message}", width, "  ")
     if not summary.warnings:
-        console.print("[green]no device warnings[/green]")
+        out.append("no device warnings")
     if plot is not None:
-        console.print(f"picture: {plot}", highlight=False)
+        out.append(f"picture: {plot}")  # one line, whatever its length: a path to copy
+    return out
 
 
 def register(app: typer.Typer) -> None:

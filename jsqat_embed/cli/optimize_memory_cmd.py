@@ -29,6 +29,14 @@ def optimize_memory_command(
     from jsqat_embed.tflite.writer import write_model
 
     with user_errors(json_output):
+        import math
+
+        from jsqat_embed.errors import InputDataError, OutputLocationError
+
+        if not (math.isfinite(time_limit) and 0 < time_limit <= 86400):
+            raise InputDataError(f"--time-limit {time_limit}: give seconds above 0 and at most 86400")
+        if output.resolve() == model.resolve():
+            raise OutputLocationError(f"--output {output} is the input model; choose another path (nothing was written)")
         graph = read_model(model)
         require_tflm_runs(graph, npu=True)
         profile = load_board_file(board_file) if board_file is not None else load_board(board)

@@ -36,11 +36,16 @@ def serial_verify_command(
     from jsqat_embed.verify.support import require_image_input, require_quantized
 
     with user_errors(json_output):
-        try:
-            data = model.read_bytes()
-        except OSError as exc:
-            raise InputDataError(f"cannot read {model}: {exc.strerror or exc}") from exc
+        import math
+
+        if not (math.isfinite(timeout) and 0 < timeout <= 3600):
+            raise InputDataError(f"--timeout {timeout}: give seconds above 0 and at most 3600")
+        if not 0 < baud <= 100_000_000:
+            raise InputDataError(f"--baud {baud}: give a positive baud rate")
         from jsqat_embed.tflite import read_model
+        from jsqat_embed.tflite.reader import read_model_file
+
+        data = read_model_file(model)
 
         graph = read_model(data)
         require_quantized(graph, model)

@@ -180,6 +180,7 @@ def sweep_command(
     split_by: str = SPLIT,
     ray: bool = typer.Option(False, "--ray", help="Run the runs as Ray tasks (a local Ray unless --address)."),
     address: str = typer.Option(None, "--address", help="Join this Ray cluster (e.g. ray://head:10001 or auto); its workers need jsqat-embed[train] and the output directory on shared storage."),
+    ray_cpus: int = typer.Option(None, "--ray-cpus", help="CPUs of the local Ray (default: all of this machine's); ignored with --address."),
     cpus_per_run: float = typer.Option(1.0, "--cpus-per-run", help="CPUs Ray reserves per run."),
     gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", help="GPUs Ray reserves per run (e.g. 1, or 0.5 to share one)."),
     retries: int = typer.Option(3, "--retries", help="Times Ray restarts a run whose worker died; the retry resumes the run."),
@@ -209,12 +210,12 @@ def sweep_command(
                 status.status = "finished" if status.status == "finished" else "planned"
         elif json_output:
             statuses = run_sweep(runs, ray=ray, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run,
-                                 retries=retries)
+                                 retries=retries, num_cpus=ray_cpus)
         else:
             typer.echo(f"{len(runs)} distinct runs, {sum(r.finished for r in runs)} finished"
                        + (f"; on Ray ({address or 'local'})" if ray else ""))
             statuses = _sweep_live(runs, ray=ray, address=address, cpus_per_run=cpus_per_run,
-                                   gpus_per_run=gpus_per_run, retries=retries)
+                                   gpus_per_run=gpus_per_run, retries=retries, num_cpus=ray_cpus)
     failed = [s for s in statuses if s.status == "failed"]
     if json_output:
         print_json({"runs": [asdict(s) for s in statuses]})

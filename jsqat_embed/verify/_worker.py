@@ -31,15 +31,9 @@ def _activation_indices(model: bytes) -> list[int]:
     return [t.index for t in read_model(model).tensors if t.data is None]
 
 
-def _tflm(model: bytes, inputs, keep: bool, arena: int, alt: int, zero: bool, out: Path):
+def _tflm(model: bytes, inputs, keep: bool, arena: int, alt: int, zero: bool):
     from tflite_micro.python.tflite_micro import runtime
 
-    try:
-        from tflite_micro import _version
-
-        (out / "version.txt").write_text(f"tflite-micro {getattr(_version, '__version__', '?')}")
-    except Exception:  # version is informative only
-        pass
     config = runtime.InterpreterConfig.kPreserveAllTensors if keep else runtime.InterpreterConfig.kAllocationRecording
     interpreter = runtime.Interpreter.from_bytes(
         model,
@@ -91,15 +85,9 @@ def _tflm(model: bytes, inputs, keep: bool, arena: int, alt: int, zero: bool, ou
     return outputs, tensors
 
 
-def _litert(model: bytes, inputs, keep: bool, zero: bool, out: Path):
+def _litert(model: bytes, inputs, keep: bool, zero: bool):
     from ai_edge_litert import interpreter as litert
 
-    try:
-        from importlib.metadata import version
-
-        (out / "version.txt").write_text(f"ai-edge-litert {version('ai-edge-litert')}")
-    except Exception:
-        pass
     interpreter = litert.Interpreter(model_content=model, experimental_preserve_all_tensors=keep, num_threads=1)
     interpreter.allocate_tensors()
     input_details = interpreter.get_input_details()
@@ -129,9 +117,9 @@ def main(argv: list[str]) -> int:
     with np.load(directory / "inputs.npz") as data:
         inputs = [data[f"input_{i}"] for i in range(len(data.files))]
     if name == "tflm":
-        outputs, tensors = _tflm(model, inputs, keep, arena, alt, zero, directory)
+        outputs, tensors = _tflm(model, inputs, keep, arena, alt, zero)
     else:
-        outputs, tensors = _litert(model, inputs, keep, zero, directory)
+        outputs, tensors = _litert(model, inputs, keep, zero)
     payload = {f"output_{i}": np.concatenate([np.atleast_1d(a) for a in v]) for i, v in outputs.items()}
     payload.update({f"tensor_{i}": np.stack(v) for i, v in tensors.items()})
     np.savez(directory / "outputs.npz", **payload)

@@ -2,7 +2,8 @@
 
 TFLM (the real kernels) decides bit-exactness. LiteRT is reported beside it: its
 optimized kernels may round differently, so a ±1 LSB difference there is
-reported, not failed on.
+reported, not failed on; a file only TFLM can run (TFLM's own custom ops such as
+DECODE) skips LiteRT, with the reason.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import numpy as np
 
 from jsqat_embed.emulator import Emulator
 from jsqat_embed.errors import InputDataError
-from jsqat_embed.verify.references import LITERT, TFLM, ReferenceResult, run_reference
+from jsqat_embed.verify.classes import ImagePrediction
+from jsqat_embed.verify.references import LITERT, TFLM, ReferenceResult, reference_version, run_reference
 
 
 @dataclass
@@ -27,6 +29,9 @@ class ReferenceComparison:
     max_abs_diff: float = 0
     error: str | None = None
     outputs: list["OutputComparison"] = field(default_factory=list)
+    #: not run, or its refusal not counted: it cannot know what the file holds (``skip_reason`` says why)
+    skipped: bool = False
+    skip_reason: str | None = None
 
 
 @dataclass
@@ -51,9 +56,11 @@ class VerifyReport:
     first_divergence: Divergence | None
     emulator_seconds: float
     inputs: str = "random"
+    #: per image (``verify --images``): top class, score and bit-exactness; None for other inputs
+    images: list[ImagePrediction] | None = None
 
     def to_json(self) -> dict:
-        return {
+        document = {
             "model": self.model,
             "samples": self.samples,
             "inputs": self.inputs,
@@ -63,12 +70,20 @@ class VerifyReport:
             "first_divergence": asdict(self.first_divergence) if self.first_divergence else None,
             "emulator_seconds": round(self.emulator_seconds, 4),
         }
+        if self.images is not None:
+            document["images"] = [image.to_json() for image in self.images]
+        return document
 
 
 def random_inputs(emulator: Emulator, samples: int, seed: int = 0) -> list[np.ndarray]:
     """Seeded inputs spanning each input type's whole range, ``samples`` along axis 0."""
     if samples < 1:
         raise InputDataError(f"need at least one sample, got {samples}")
+    if seed < 0:
+        raise InputDataError(f"--seed {seed}: a seed is 0 or more")
+    per_sample = sum(t.nbytes for t in emulator.inputs)
+    if samples * per_sample > 1 << 30:  # bounded memory: the inputs alone would pass 1 GiB
+        raise InputDataError(f"{samples:,} samples of {per_sample:,} input bytes each are more than 1 GiB; use fewer")
     rng = np.random.default_rng(seed)
     arrays = []
     for tensor in emulator.inputs:
@@ -190,9 +205,15 @@ def verify(
     seed: int = 0,
     references: tuple[str, ...] = (TFLM, LITERT),
     input_label: str = "random",
+    images: list[str] | None = None,
+    labels: list[str] | None = None,
 ) -> VerifyReport:
     """Run the emulator and each reference on the same inputs and compare every output byte
-    of every output tensor. Fully floating-point models are refused (UnsupportedModelError)."""
+    of every output tensor. Fully floating-point models are refused (UnsupportedModelError).
+
+    With ``images`` (one name per sample) the report also gives each image's top class
+    of the first output, named by ``labels`` (one per class) when given.
+    """
     if isinstance(model, Emulator):
         emulator = model
     else:
@@ -213,9 +234,15 @@ def verify(
     ours = emulator.run(*inputs)
     elapsed = time.perf_counter() - start
     comparisons = {}
+    results: dict[str, ReferenceResult] = {}
     for name in references:
-        comparisons[name] = _compare_reference(run_reference(name, emulator.model.source, inputs), ours, samples,
-                                               emulator)
+        skip = _skip_reason(name, emulator)
+        if skip:
+            comparisons[name] = ReferenceComparison(name, ok=False, version=reference_version(name), skipped=True,
+                                                    skip_reason=skip)
+            continue
+        results[name] = run_reference(name, emulator.model.source, inputs)
+        comparisons[name] = _compare_reference(results[name], ours, samples, emulator)
     oracle = comparisons.get(TFLM)
     bit_exact = bool(oracle and oracle.ok and oracle.bit_exact)
     divergence = None
@@ -230,4 +257,29 @@ def verify(
         first_divergence=divergence,
         emulator_seconds=elapsed,
         inputs=input_label,
+        images=None if images is None else _predictions(images, samples, emulator, ours, results.get(TFLM), oracle,
+                                                        labels),
     )
+
+
+def _skip_reason(name: str, emulator: Emulator) -> str | None:
+    """Why reference ``name`` cannot know this file (None: run it). TFLM decides; it is never skipped."""
+    if name != LITERT:
+        return None
+    from jsqat_embed.verify.support import check_litert_can_read
+
+    ok, detail = check_litert_can_read(emulator.model)
+    return None if ok else detail
+
+
+def _predictions(names: list[str], samples: int, emulator: Emulator, ours: list[np.ndarray],
+                 result: ReferenceResult | None, oracle: ReferenceComparison | None,
+                 labels: list[str] | None) -> list[ImagePrediction]:
+    from jsqat_embed.verify.classes import predictions
+
+    if len(names) != samples:
+        raise InputDataError(f"{len(names)} image names for {samples} samples")
+    comparable = oracle is not None and oracle.ok and result is not None and result.outputs
+    theirs = result.outputs[0] if comparable and result.outputs[0].shape == ours[0].shape else None
+    mismatched = set(oracle.mismatched_samples) if comparable else None
+    return predictions(names, ours[0], theirs, emulator.outputs[0], labels, mismatched)

@@ -11,6 +11,12 @@ Steps, in order (documented in the README):
    ``torch`` (p/255 - ImageNet mean) / ImageNet std per RGB channel (DenseNet121);
 4. quantize with the input tensor's scale and zero point: q = round(r / scale) + zp,
    rounding half away from zero as TFLM's QUANTIZE does, clamped to the type's range.
+
+Bounds: only regular files are opened (a FIFO named ``x.png`` would block
+forever); an image of more than MAX_IMAGE_PIXELS pixels is refused before it
+is decoded, except a JPEG, which is decoded at a reduced scale (Pillow's
+``draft``) to at most that many; a batch is at most MAX_BATCH_BYTES of real
+values.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ PREPROCESSING = ("symmetric", "unit", "raw", "caffe", "torch")
 _CAFFE_MEANS_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float64)
 _TORCH_MEAN_RGB = np.array([0.485, 0.456, 0.406], dtype=np.float64)
 _TORCH_STD_RGB = np.array([0.229, 0.224, 0.225], dtype=np.float64)
+#: larger images are refused before decoding (a JPEG is decoded reduced instead)
+MAX_IMAGE_PIXELS = 40_000_000
+#: the float64 batch of preprocessed images
+MAX_BATCH_BYTES = 1 << 30
 
 
 def image_files(source: str | Path | list) -> list[Path]:
@@ -37,7 +47,10 @@ def image_files(source: str | Path | list) -> list[Path]:
         root = Path(source)
         if not root.exists():
             raise InputDataError(f"{root}: no such file or folder")
-        paths = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        paths = [root] if not root.is_dir() else sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+    for path in paths:
+        if not path.is_file():
+            raise InputDataError(f"{path}: not a regular file (a FIFO, device or folder is not read as an image)")
     if not paths:
         raise InputDataError(f"{source}: no images found (looked for {', '.join(IMAGE_SUFFIXES)})")
     return paths
@@ -51,12 +64,21 @@ def preprocess_image(path: Path, height: int, width: int, channels: int, preproc
         raise InputDataError(f"unknown preprocessing '{preprocess}' (choose from {', '.join(PREPROCESSING)})")
     try:
         with Image.open(path) as image:
+            if image.width * image.height > MAX_IMAGE_PIXELS:
+                if image.format == "JPEG":  # decode at 1/2, 1/4 or 1/8 scale: never the whole picture
+                    scale = int(np.ceil(np.sqrt(image.width * image.height / MAX_IMAGE_PIXELS)))
+                    image.draft(image.mode, (max(width, image.width // scale), max(height, image.height // scale)))
+                if image.width * image.height > MAX_IMAGE_PIXELS:
+                    raise InputDataError(f"{path}: {image.width}x{image.height} pixels; images of more than "
+                                         f"{MAX_IMAGE_PIXELS:,} pixels are refused (scale it down first)")
             image.load()
             mode = "L" if channels == 1 else "RGB"
             if image.mode in ("I;16", "I;16B", "I"):
                 image = image.point(lambda v: v / 256.0).convert("L")
             image = image.convert(mode).resize((width, height), Image.BILINEAR)
             pixels = np.asarray(image, dtype=np.float64)
+    except Image.DecompressionBombError as exc:
+        raise InputDataError(f"{path}: refused as a decompression bomb ({exc})") from exc
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise InputDataError(f"{path}: cannot read image ({exc})") from exc
     if pixels.ndim == 2:
@@ -98,5 +120,9 @@ def load_images(source, input_tensor: Tensor, preprocess: str = "symmetric") -> 
         raise InputDataError(f"{input_tensor.describe()}: image input must be NHWC, got shape {list(shape)}")
     _, height, width, channels = shape
     paths = image_files(source)
+    image_bytes = max(1, height * width * channels) * 8
+    if len(paths) * image_bytes > MAX_BATCH_BYTES:
+        raise InputDataError(f"{source}: {len(paths):,} images of {height}x{width}x{channels} need more than "
+                             f"{MAX_BATCH_BYTES:,} bytes; give at most {MAX_BATCH_BYTES // image_bytes:,}")
     batch = np.stack([preprocess_image(p, height, width, channels, preprocess) for p in paths])
     return quantize_real(batch, input_tensor), paths

@@ -23,6 +23,8 @@ import numpy as np
 TFLM = "tflm"
 LITERT = "litert"
 REFERENCES = (TFLM, LITERT)
+#: the distribution that provides each reference (its version is the reference's version)
+DISTRIBUTIONS = {TFLM: "tflite-micro", LITERT: "ai-edge-litert"}
 
 _ALLOCATION_LINE = re.compile(r"Arena allocation (total|head|tail) (\d+) bytes")
 _RECORD_LINE = re.compile(r"'([^']+)' used (\d+) bytes with alignment overhead \(requested (\d+) bytes for (\d+)")
@@ -42,6 +44,21 @@ class ReferenceResult:
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def reference_version(name: str) -> str:
+    """``tflite-micro 0.dev2026...``: the installed distribution's version, "" if it is not installed.
+
+    Read from the package metadata, so nothing is imported (the child process
+    runs the same interpreter, hence the same installed version).
+    """
+    from importlib.metadata import PackageNotFoundError, version
+
+    distribution = DISTRIBUTIONS[name]
+    try:
+        return f"{distribution} {version(distribution)}"
+    except PackageNotFoundError:
+        return ""
 
 
 def parse_allocations(text: str) -> tuple[dict[str, int], dict[str, dict[str, int]]]:
@@ -87,13 +104,11 @@ def run_reference(
         try:
             proc = subprocess.run(command, capture_output=True, text=True, timeout=timeout, env=env)
         except subprocess.TimeoutExpired:
-            return ReferenceResult(name, error=f"{name} did not finish within {timeout:.0f} s")
+            return ReferenceResult(name, error=f"{name} did not finish within {timeout:.0f} s",
+                                   version=reference_version(name))
         log = proc.stdout + proc.stderr
         totals, records = parse_allocations(log)
-        result = ReferenceResult(name, allocations=totals, records=records, log=log)
-        version_file = tmp_path / "version.txt"
-        if version_file.exists():
-            result.version = version_file.read_text().strip()
+        result = ReferenceResult(name, allocations=totals, records=records, log=log, version=reference_version(name))
         if proc.returncode != 0:
             result.error = _describe_failure(name, proc.returncode, log)
             return result

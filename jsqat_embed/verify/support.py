@@ -60,3 +60,45 @@ def require_image_input(model: Model, option: str) -> None:
     ok, detail = check_image_input(model)
     if not ok:
         raise InputDataError(f"{option}: {detail}")
+
+
+#: custom ops LiteRT's BuiltinOpResolver registers (tensorflow/lite/core/kernels/register.cc);
+#: every other custom op TFLM registers (TFLM_DECODE, the signal library, CIRCULAR_BUFFER) is TFLM's own
+LITERT_CUSTOM_OPS = ("TFLite_Detection_PostProcess", "AudioSpectrogram", "Mfcc", "NumericVerify")
+
+
+def _tensors(count: int) -> str:
+    return f"{count} per-channel tensor{'s' if count > 1 else ''}"
+
+
+def _stores_one_zero_point(tensor: dict) -> bool:
+    quantization = tensor.get("quantization") or {}
+    scale, zero_point = quantization.get("scale"), quantization.get("zero_point")
+    return scale is not None and zero_point is not None and len(scale) > 1 and len(zero_point) == 1
+
+
+def check_litert_can_read(model: Model) -> tuple[bool, str]:
+    """LiteRT, the second reference, is skipped for files only TFLM can run: TFLM's own custom ops
+    (DECODE, the signal library), per-channel tensors that store one zero point for all channels
+    (``compress --lean``; TFLM reads only the first) and 1-D per-channel tensors whose declared
+    quantized_dimension is past their rank (TFLM's own person_detect; TFLM never reads it there).
+
+    These are not failures: LiteRT has no kernel for the op, or refuses the layout, by design.
+    """
+    from jsqat_embed.ops.table import descriptor
+
+    custom = sorted({op.opcode for op in model.operators if op.is_custom and op.opcode not in LITERT_CUSTOM_OPS
+                     and descriptor(op.opcode) is not None})  # any other custom op: TFLM refuses the model first
+    if custom:
+        return False, f"LiteRT has no kernel for TFLM's custom op{'s' if len(custom) > 1 else ''} {', '.join(custom)}"
+    quantized = [t.quantization for t in model.tensors if t.quantization is not None and t.quantization.per_channel]
+    shared = sum(_stores_one_zero_point(tensor) for subgraph in (model.tree or {}).get("subgraphs", [])
+                 for tensor in subgraph.get("tensors", []))  # the reader spreads it over the channels: ask the file
+    if shared:
+        return False, (f"{_tensors(shared)} store one zero point for all channels, which TFLM reads and LiteRT "
+                       "refuses (compress --no-lean keeps one per channel)")
+    off = sum(q.file_axis is not None for q in quantized)
+    if off:
+        return False, (f"{_tensors(off)} declare a quantized_dimension past their rank, which TFLM accepts and "
+                       "LiteRT refuses")
+    return True, ""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from jsqat_embed.cli.main import create_app
@@ -79,3 +81,58 @@ def test_space_to_batch_padding_is_flagged():
     assert len(flagged) == 1 and "SPACE_TO_BATCH_ND" in flagged[0].message
     assert not [w for w in summarize(read_model(zoo_model("resnet_style", size=32))).warnings
                 if w.code == "uninitialized-pad"]
+
+
+# --- text that fits the terminal: exact at 80 and 200 columns, never a cut name ------------------
+
+REPO = Path(__file__).resolve().parents[2]
+HELLO_WORLD = REPO / "tests" / "corpus" / "hello_world_int8.tflite"
+
+# TFLM's hello_world: FULLY_CONNECTED 1 -> 16 -> 16 -> 1, so 16 + 256 + 16 MACs and 32 + 272 + 17 parameters.
+INSPECT_200 = """\
+hello_world_int8  2,704 bytes  sha256 505ee4fae7fa46ab
+  input  serving_default_dense_input:0: int8 1x1 (scale 0.0244801 zero point -128)
+  output StatefulPartitionedCall:0: int8 1x1 (scale 0.00829096 zero point 5)
+  ops: FULLY_CONNECTED x3
+
+#  op               input  output  params  MACs  sparsity
+-  ---------------  -----  ------  ------  ----  --------
+0  FULLY_CONNECTED  1x1    1x16        32    16      0.0%
+1  FULLY_CONNECTED  1x16   1x16       272   256      1.6%
+2  FULLY_CONNECTED  1x16   1x1         17    16      0.0%
+
+total: 3 ops, 321 weights (288 bytes), 288 MACs, weight sparsity 1.4%
+no device warnings
+"""
+
+INSPECT_80 = INSPECT_200.replace("zero point -128)", "zero point\n      -128)")
+
+
+@pytest.mark.parametrize("columns, expected", [(80, INSPECT_80), (200, INSPECT_200)])
+def test_inspect_text_fits_the_terminal_exactly(columns, expected):
+    result = runner.invoke(create_app(), ["inspect", str(HELLO_WORLD)], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    assert result.output == expected
+    assert max(len(line) for line in result.output.splitlines()) <= columns
+
+
+@pytest.mark.parametrize("columns", [80, 50])
+def test_a_wide_layer_table_wraps_shapes_or_stacks_rows_but_keeps_every_operator_whole(columns):
+    """MobileNetV2 with per-operator times: at 80 columns ADD's two input shapes go on two lines; at 50 each
+    operator becomes a block. Every operator's index and op name start a line, uncut; --json is the same."""
+    import re
+
+    path = REPO / "models" / "demo_mobilenetv2_a035_96.tflite"
+    model = read_model(path)
+    result = runner.invoke(create_app(), ["inspect", str(path), "--board", "esp32s3"], env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert max(len(line) for line in lines) <= columns
+    starts = [match.groups() for line in lines if (match := re.match(r"^ ?(\d+) +([A-Z][A-Z0-9_]+)(?: |$)", line))]
+    assert starts == [(str(op.index), op.opcode) for op in model.operators]
+    if columns == 80:
+        first_add = next(op for op in model.operators if op.opcode == "ADD")
+        row = next(i for i, line in enumerate(lines) if line.split()[:2] == [str(first_add.index), "ADD"])
+        assert lines[row + 1].strip() == "x".join(map(str, first_add.inputs[1].shape))
+    json_text = runner.invoke(create_app(), ["inspect", str(path), "--json"], env={"COLUMNS": str(columns)}).output
+    assert json_text == runner.invoke(create_app(), ["inspect", str(path), "--json"], env={"COLUMNS": "200"}).output

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -125,9 +126,11 @@ def _corpus(**filters):
     return corpus_params(**filters)
 
 
-@pytest.mark.parametrize("model", _corpus(where=lambda m: "float" in m.kind or "float16-weights" in m.tags))
+@pytest.mark.parametrize("model", _corpus(tflm="runs",
+                                           where=lambda m: "float" in m.kind or "float16-weights" in m.tags))
 def test_verify_refuses_every_real_fully_float_model(model):
-    """Real float models (TFLM runs most of them): verify refuses them all, and none with a quantized tensor."""
+    """Real float models TFLM runs: verify refuses them all, and none with a quantized tensor (for those TFLM
+    refuses, TFLM's own reason comes first: tests/test_corpus.py)."""
     from jsqat_embed.tflite import read_model
 
     graph = read_model(model.path)
@@ -143,3 +146,105 @@ def test_verify_does_not_call_quantized_models_with_float_io_float(model):
     from jsqat_embed.tflite import read_model
 
     assert check_not_fully_floating_point(read_model(model.path)) == (True, "")
+
+
+# --- per image: class, score, bit-exactness; text that fits 80 and 200 columns ------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+VERIFY_IMAGES_80 = """\
+person_detect: 8 samples (8 images from samples), emulator T ms
+  tflm (tflite-micro {tflm}): bit-exact on all 8 samples
+  litert (ai-edge-litert {litert}): SKIPPED - 14 per-channel tensors declare a
+      quantized_dimension past their rank, which TFLM accepts and LiteRT refuses
+
+  image                 class         score  bit-exact
+  --------------------  -----------  ------  ---------
+  cmu1_x0672_y2688.png  0 no person  0.6758  yes
+  cmu1_x0896_y1344.png  0 no person  0.7344  yes
+  cmu1_x0896_y1792.png  0 no person  0.5273  yes
+  cmu1_x1120_y0896.png  0 no person  0.6953  yes
+  cmu1_x1120_y1568.png  0 no person  0.5391  yes
+  cmu1_x1120_y2464.png  0 no person  0.6875  yes
+  cmu1_x1344_y0672.png  0 no person  0.5352  yes
+  cmu1_x1568_y2240.png  0 no person  0.5078  yes
+
+BIT-EXACT
+"""
+
+VERIFY_IMAGES_200 = VERIFY_IMAGES_80.replace(
+    "declare a\n      quantized_dimension", "declare a quantized_dimension")
+
+
+def _labelled_person_detect(folder: Path) -> Path:
+    """TFLM's person_detect with its class names in a ``labels`` metadata entry (what make_demo_model.py writes)."""
+    from jsqat_embed.tflite import read_model
+    from jsqat_embed.tflite.writer import write_model
+
+    model = read_model(REPO / "tests" / "corpus" / "person_detect.tflite")
+    model.metadata["labels"] = "no person\nperson\n".encode("utf-8")
+    path = folder / "person_detect.tflite"
+    path.write_bytes(write_model(model))
+    return path
+
+
+@pytest.mark.parametrize("columns, expected", [(80, VERIFY_IMAGES_80), (200, VERIFY_IMAGES_200)])
+def test_verify_images_text_fits_the_terminal_exactly(tmp_path, monkeypatch, columns, expected):
+    import re
+    from importlib.metadata import version
+
+    model = _labelled_person_detect(tmp_path)
+    monkeypatch.chdir(REPO)
+    result = runner.invoke(create_app(), ["verify", str(model), "--images", "samples", "--preprocess", "unit"],
+                           env={"COLUMNS": str(columns)})
+    assert result.exit_code == 0, result.output
+    text = re.sub(r"emulator [0-9.]+ m?s\n", "emulator T ms\n", result.output)
+    assert text == expected.format(tflm=version("tflite-micro"), litert=version("ai-edge-litert"))
+    assert max(len(line) for line in result.output.splitlines()) <= columns
+
+
+def test_verify_images_json_has_each_images_class_score_and_bit_exactness(tmp_path):
+    from importlib.metadata import version
+
+    model = _labelled_person_detect(tmp_path)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("background\nsomeone\n", encoding="utf-8")
+    result = runner.invoke(create_app(), ["verify", str(model), "--images", str(REPO / "samples"), "--preprocess",
+                                          "unit", "--labels", str(labels), "--no-litert", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["references"]["tflm"]["version"] == f"tflite-micro {version('tflite-micro')}"
+    images = data["images"]
+    assert [image["image"] for image in images] == sorted(p.name for p in (REPO / "samples").glob("*.png"))
+    for image in images:  # --labels wins over the metadata
+        assert image["label"] == ["background", "someone"][image["class"]] and image["bit_exact"] is True
+        assert image["tflm"] == {"class": image["class"], "label": image["label"], "score": image["score"]}
+        assert 0 <= image["score"] <= 1 and (image["score"] * 256).is_integer()  # softmax output, scale 1/256
+    text = runner.invoke(create_app(), ["verify", str(model), "--random", "2", "--json", "--no-litert"]).output
+    assert "images" not in json.loads(text)  # random inputs: no per-image rows
+
+
+def test_labels_that_do_not_match_the_output_or_come_without_images_are_refused(tmp_path):
+    model = _labelled_person_detect(tmp_path)
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\nb\nc\n", encoding="utf-8")
+    result = runner.invoke(create_app(), ["verify", str(model), "--images", str(REPO / "samples"), "--labels",
+                                          str(labels)])
+    assert result.exit_code == 2
+    assert result.output == (f"error: --labels {labels}: 3 class names, but output 0 "
+                             "'MobilenetV1/Predictions/Reshape_1' has 2 values per sample\n")
+    result = runner.invoke(create_app(), ["verify", str(model), "--labels", str(labels)])
+    assert result.exit_code == 2
+    assert result.output == "error: --labels names the classes of --images; pass --images too\n"
+
+
+def test_litert_on_a_decode_model_is_skipped_not_failed(tmp_path):
+    from tests.verify.test_skips import _decode_model
+
+    path = tmp_path / "kws_decode.tflite"
+    path.write_bytes(_decode_model(lean=False))
+    result = runner.invoke(create_app(), ["verify", str(path), "--random", "2"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "litert (ai-edge-litert" in result.output
+    assert "): SKIPPED - LiteRT has no kernel for TFLM's custom op TFLM_DECODE\n" in result.output
+    assert "FAILED" not in result.output
