@@ -235,7 +235,8 @@ def _status_table(statuses):
 
     table = Table(title="sweep", title_justify="left")
     for column in ("run", "status", "stage", "epoch", "attempts", "host", "seconds"):
-        table.add_column(column, justify="right" if column in ("epoch", "attempts", "seconds") else "left")
+        table.add_column(column, justify="right" if column in ("epoch", "attempts", "seconds") else "left",
+                         no_wrap=column == "run", min_width=max(len(s.name) for s in statuses) if column == "run" else None)
     for s in statuses:
         epoch = f"{s.epoch}/{s.epochs}" if s.epoch is not None and s.epochs else ""
         table.add_row(s.name, s.status, s.stage, epoch, str(s.attempts or ""), s.host,
@@ -250,7 +251,9 @@ def _sweep_live(runs, **options):
 
     from jsqat_embed.training.sweep import run_sweep, status_of
 
+    # run names are never cut: the table is as wide as they need
     console = Console(stderr=True)
+    console = Console(stderr=True, width=max(console.width, max(len(run.name) for run in runs) + 70))
     with Live(_status_table([status_of(run, since=float("inf")) for run in runs]), console=console,
               refresh_per_second=2, transient=False) as live:
         statuses = run_sweep(runs, on_update=lambda rows: live.update(_status_table(rows)), **options)

@@ -117,8 +117,12 @@ def tflite_scores(tflite: bytes, kind: str, inputs: np.ndarray) -> tuple[np.ndar
         (out,) = emulator.run(quantized)
         output = emulator.outputs[0]
         return (out.astype(np.float64) - output.zero_point) * output.scale, "emulator (bit-exact with TFLM)"
+    import importlib.util
+
     from jsqat_embed.verify.references import run_reference
 
+    if importlib.util.find_spec("ai_edge_litert") is None:  # the `train` extra alone: TensorFlow's copy of LiteRT
+        return _tensorflow_interpreter_scores(tflite, inputs), "LiteRT (tf.lite.Interpreter)"
     parts = []
     for start in range(0, len(inputs), _EVALUATION_BATCH):
         result = run_reference("litert", tflite, [inputs[start : start + _EVALUATION_BATCH].astype(np.float32)])
@@ -128,9 +132,29 @@ def tflite_scores(tflite: bytes, kind: str, inputs: np.ndarray) -> tuple[np.ndar
     return np.concatenate(parts), "LiteRT"
 
 
-def tflm_check(tflite: bytes) -> TflmCheck:
-    """Load and invoke once in the real TFLM (a subprocess); its arena as TFLM records it."""
+def _tensorflow_interpreter_scores(tflite: bytes, inputs: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    interpreter = tf.lite.Interpreter(model_content=tflite)
+    interpreter.allocate_tensors()
+    (input_detail,), (output_detail,) = interpreter.get_input_details(), interpreter.get_output_details()
+    scores = []
+    for sample in inputs.astype(np.float32):
+        interpreter.set_tensor(input_detail["index"], sample[None])
+        interpreter.invoke()
+        scores.append(np.array(interpreter.get_tensor(output_detail["index"]))[0])
+    return np.asarray(scores, dtype=np.float64)
+
+
+def tflm_check(tflite: bytes) -> TflmCheck | None:
+    """Load and invoke once in the real TFLM (a subprocess); its arena as TFLM records it.
+    None when the tflite-micro wheel (the ``verify`` extra) is not installed."""
+    import importlib.util
+
     from jsqat_embed.verify.references import run_reference
+
+    if importlib.util.find_spec("tflite_micro") is None:
+        return None
 
     result = run_reference("tflm", tflite, None)
     if not result.ok:

@@ -133,6 +133,7 @@ class RunData:
     test_y: np.ndarray
     class_weights: dict[int, float]
     batch_size: int = 1
+    dataset_counts: dict = field(default_factory=dict)
     train_ds: object = None
     val_ds: object = None
 
@@ -149,7 +150,8 @@ class RunData:
             train=len(self.parts.train), validation=len(self.parts.validation), test=len(self.parts.test),
             leaked_patients=sorted(self.parts.leaked_patients()),
             class_weights={str(c): w for c, w in self.class_weights.items()},
-            unreadable=[[str(p), why] for p, why in self.dataset.unreadable])
+            unreadable=[[str(p), why] for p, why in self.dataset.unreadable],
+            dataset_counts=self.dataset_counts or self.dataset.counts())
 
 
 def load_dataset(config: TrainConfig) -> Dataset:
@@ -190,6 +192,8 @@ class RunState:
     current: dict = field(default_factory=dict)
     #: one entry per process that worked on the run: host, pid, start time
     attempts: list[dict] = field(default_factory=list)
+    #: every epoch checkpoint a later attempt continued from
+    resumed: list[dict] = field(default_factory=list)
     parameters: dict = field(default_factory=dict)
     weights: dict | None = None
 
@@ -217,7 +221,11 @@ class RunDirectory:
             raise InputDataError(f"{self.path} is not empty; pass --resume to continue it or choose another directory")
         self.state = RunState(config=config.to_json())
         if resume and (self.path / "state.json").exists():
-            self.state = read_state(self.path) or self.state
+            state = read_state(self.path)
+            if state is None:
+                raise InputDataError(f"{self.path / 'state.json'} is unreadable or from another version; "
+                                     "start the run in a new directory")
+            self.state = state
             if self.state.config != config.to_json():
                 raise InputDataError(f"{self.path} was started with a different configuration; resume needs the same one")
 
@@ -271,6 +279,8 @@ class RunDirectory:
         if checkpoint:
             model.load_weights(str(checkpoint))
             start = int(self.state.partial["epochs"])
+            self.state.resumed.append({"stage": stage, "after_epoch": start})
+            self.save_state()
             self.notify(f"{stage}: resuming after epoch {start} of {epochs}")
         callbacks = [*extra_callbacks, _EpochCheckpoint(self, stage)]
         if self.progress is not None:
@@ -443,6 +453,8 @@ def train_run(config: TrainConfig, run_dir: str | Path, *, resume: bool = False,
     run.start()
     keras().utils.set_random_seed(config.seed)
     data = prepare_data(config, dataset, parts, run.notify)
+    if config.dataset == "breakhis" and config.magnification != "all":  # Table 1 lists every magnification
+        data.dataset_counts = scan_breakhis(config.data, "all", check_images=False).counts()
     model = None
     if not run.done("stage1"):
         model = stage_transfer(run, data)

@@ -77,7 +77,9 @@ def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float | None:
 
 @dataclass
 class DataSummary:
-    """The images a run used (the paper's Table 1) and how they were split."""
+    """The images a run used and how they were split. ``counts``: images per class/subtype
+    and magnification used (plus patients); ``dataset_counts``: the same over every
+    magnification of the folder (files counted, not decoded), the paper's Table 1."""
 
     images: int
     counts: dict[str, dict[str, int]]
@@ -88,6 +90,7 @@ class DataSummary:
     leaked_patients: list[str] = field(default_factory=list)
     class_weights: dict[str, float] = field(default_factory=dict)
     unreadable: list[list[str]] = field(default_factory=list)
+    dataset_counts: dict[str, dict[str, int]] = field(default_factory=dict)
 
 
 @dataclass

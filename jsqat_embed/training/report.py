@@ -98,19 +98,21 @@ def table1(runs: list[LoadedRun]) -> list[Table]:
     tables = []
     for number, ((data, magnification, _kind), splits) in enumerate(sorted(by_data.items()), start=1):
         first = next(iter(splits.values())).metrics.data
-        columns = sorted({c for row in first.counts.values() for c in row if c != "patients"},
+        counts = first.dataset_counts or first.counts
+        columns = sorted({c for row in counts.values() for c in row if c != "patients"},
                          key=lambda c: (len(c), c))
         header = ["class / subtype", "patients", *[f"{c}X" if c.isdigit() else c for c in columns], "images"]
         rows, totals = [], defaultdict(int)
-        for row_name, counts in first.counts.items():
-            images = sum(counts.get(c, 0) for c in columns)
-            rows.append([row_name, str(counts.get("patients", 0)), *[str(counts.get(c, 0)) for c in columns], str(images)])
-            totals["patients"] += counts.get("patients", 0)
+        for row_name, row_counts in counts.items():
+            images = sum(row_counts.get(c, 0) for c in columns)
+            rows.append([row_name, str(row_counts.get("patients", 0)), *[str(row_counts.get(c, 0)) for c in columns],
+                         str(images)])
+            totals["patients"] += row_counts.get("patients", 0)
             for c in columns:
-                totals[c] += counts.get(c, 0)
+                totals[c] += row_counts.get(c, 0)
         rows.append(["total", str(totals["patients"]), *[str(totals[c]) for c in columns],
                      str(sum(totals[c] for c in columns))])
-        notes = [f"{data} at magnification {magnification}: {first.images} images used"
+        notes = [f"{data}: the runs used magnification {magnification}, {first.images} images"
                  + (f", {len(first.unreadable)} unreadable (listed in metrics.json)" if first.unreadable else "")]
         for (split_by, seed), run in sorted(splits.items()):
             d = run.metrics.data

@@ -13,12 +13,15 @@ the run directory. Every run writes into its directory under the sweep's root, w
 must be storage every worker sees (one machine, or a shared file system on a cluster);
 when a worker's files are not visible to the driver, the task's returned metrics.json
 and .tflite are written there by the driver, so the results are gathered in one place.
-No TensorFlow in this module: the driver never imports it.
+No TensorFlow in this module: a Ray driver never imports it (runs in this process do, in
+``train_run``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -213,41 +216,44 @@ def _run_on_ray(runs: list[SweepRun], *, address, cpus_per_run, gpus_per_run, re
     todo = [i for i, run in enumerate(runs) if not run.finished]
     if not todo:
         return statuses
-    try:
-        if address:
-            ray.init(address=address, log_to_driver=False)
-        else:
-            # address="local": always a new single-machine Ray, never someone else's cluster
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
-    except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the message says what went wrong
-        raise JsqatError(f"cannot start or join Ray{f' at {address}' if address else ''}: {exc}") from exc
-    try:
-        task = ray.remote(_train_task)
-        pending = {}
-        for index in todo:
-            run = runs[index]
-            reference = task.options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=retries,
-                                     retry_exceptions=False, name=run.name).remote(run.config.to_json(), str(run.directory))
-            pending[reference] = index
-        while pending:
-            done, _ = ray.wait(list(pending), num_returns=1, timeout=poll_seconds)
-            for reference in done:
-                index = pending.pop(reference)
+    # Ray's driver prints its workers' fates ("A worker died ...") on stdout: keep stdout for
+    # the caller's own output (``sweep --json``) and send Ray's lines to stderr.
+    with contextlib.redirect_stdout(sys.stderr):
+        try:
+            if address:
+                ray.init(address=address, log_to_driver=False)
+            else:
+                # address="local": always a new single-machine Ray, never someone else's cluster
+                ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
+        except Exception as exc:  # noqa: BLE001 - Ray raises many kinds; the message says what went wrong
+            raise JsqatError(f"cannot start or join Ray{f' at {address}' if address else ''}: {exc}") from exc
+        try:
+            task = ray.remote(_train_task)
+            pending = {}
+            for index in todo:
                 run = runs[index]
-                try:
-                    _gather(run, ray.get(reference))
-                    statuses[index] = status_of(run, started)
-                except ray.exceptions.RayTaskError as exc:
-                    cause = exc.cause if getattr(exc, "cause", None) is not None else exc
-                    statuses[index] = replace(status_of(run, started), status="failed", error=str(cause).strip())
-                except ray.exceptions.RayError as exc:  # worker died more often than retries allow
-                    statuses[index] = replace(status_of(run, started), status="failed",
-                                              error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
-            for index in pending.values():
-                statuses[index] = status_of(runs[index], started)
-            if on_update is not None:
-                on_update(list(statuses))
-    finally:
-        ray.shutdown()
+                reference = task.options(num_cpus=cpus_per_run, num_gpus=gpus_per_run, max_retries=retries,
+                                         retry_exceptions=False, name=run.name).remote(run.config.to_json(), str(run.directory))
+                pending[reference] = index
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=poll_seconds)
+                for reference in done:
+                    index = pending.pop(reference)
+                    run = runs[index]
+                    try:
+                        _gather(run, ray.get(reference))
+                        statuses[index] = status_of(run, started)
+                    except ray.exceptions.RayTaskError as exc:
+                        cause = exc.cause if getattr(exc, "cause", None) is not None else exc
+                        statuses[index] = replace(status_of(run, started), status="failed", error=str(cause).strip())
+                    except ray.exceptions.RayError as exc:  # worker died more often than retries allow
+                        statuses[index] = replace(status_of(run, started), status="failed",
+                                                  error=f"{type(exc).__name__}: {str(exc).strip().splitlines()[0]}")
+                for index in pending.values():
+                    statuses[index] = status_of(runs[index], started)
+                if on_update is not None:
+                    on_update(list(statuses))
+        finally:
+            ray.shutdown()
     return statuses
 

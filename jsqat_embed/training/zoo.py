@@ -149,7 +149,8 @@ KERAS_APPLICATIONS = ("VGG19", "ResNet50", "MobileNetV2", "MobileNetV3Small", "E
 
 
 def application(name: str = "ResNet50", size: int = 64, classes: int = 2):
-    """A keras.applications backbone (weights=None) with the paper's head: GAP, dense, softmax."""
+    """A keras.applications backbone (weights=None), global average pooling and a dense softmax
+    (the GAP head; the paper's adds a 1072-unit hidden layer, see training/config.py)."""
     k = keras()
     k.utils.set_random_seed(0)
     base = getattr(k.applications, name)(input_shape=(size, size, 3), weights=None, include_top=False)

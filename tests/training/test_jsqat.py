@@ -49,7 +49,8 @@ def test_metrics_json_is_typed_and_has_every_figure(run):
     assert metrics.tflite_kind == "int8" and metrics.tflite_file == "model_int8.tflite"
     assert metrics.evaluated_by.startswith("emulator")
     assert metrics.data.leaked_patients == [] and metrics.data.split_by == "patient"
-    assert metrics.data.counts["malignant/ductal_carcinoma"]["40"] == 12
+    assert metrics.data.counts["malignant/ductal_carcinoma"] == {"40": 12, "patients": 3}
+    assert metrics.data.dataset_counts["malignant/ductal_carcinoma"] == {"40": 12, "100": 12, "patients": 3}
     # full int8: no float32 constants; the DECODE encoding pays at 50 % sparsity
     assert metrics.sizes.float32_constant_bytes == 0 and metrics.sizes.int8_constant_bytes > 0
     assert metrics.sizes.decode_bytes < metrics.sizes.tflite_bytes
@@ -164,3 +165,16 @@ def test_metric_helpers_on_known_values():
     assert m.sensitivity == 1.0 and m.specificity == 0.5 and m.accuracy == 0.75
     assert roc_auc(labels, scores[:, 1]) == 1.0
     assert roc_auc(np.array([1, 1]), np.array([0.2, 0.3])) is None
+
+
+def test_summary_of_a_paper_run_names_its_mixed_tflite(tmp_path, capsys):
+    from jsqat_embed.cli.train_cmd import _summary
+    from tests.training.test_report import make_run
+
+    run = make_run(tmp_path, "vgg19", "jsqat", 0.5, 0.001, "l1", 0)
+    _summary(run, RunMetrics.load(run))
+    out = capsys.readouterr().out
+    assert "parameters: 7,000,000 trainable of 20,576,466" in out
+    assert "mixed : accuracy 0.8110" in out and "(model_mixed.tflite evaluated by LiteRT)" in out
+    assert "int8 constants 7,340,032 B, float32 51,380,224 B" in out
+    assert "for a microcontroller, train with --quantize all --head gap" in out

@@ -1,11 +1,16 @@
-"""`jsqat-embed sweep`: the paper's grid, run once per distinct model, finished runs skipped.
-
-Training itself is covered by test_jsqat.py; here ``train_run`` is replaced by a
-recorder so the grid logic is tested in milliseconds."""
+"""`jsqat-embed sweep`: the paper's grid, run once per distinct model, finished runs skipped;
+in this process (``train_run`` replaced by a recorder, milliseconds) and on a local Ray with
+real training (two runs in parallel, one worker killed and its run resumed on retry)."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -13,7 +18,7 @@ from typer.testing import CliRunner
 from jsqat_embed.cli.main import create_app
 from jsqat_embed.errors import InputDataError
 from jsqat_embed.training import jsqat
-from jsqat_embed.training.jsqat import TrainConfig
+from jsqat_embed.training.config import TrainConfig
 from jsqat_embed.training.sweep import parse_values, plan_sweep
 
 runner = CliRunner()
@@ -32,6 +37,19 @@ def test_paper_grid_runs_each_distinct_model_once(tmp_path):
     assert {r.config.sparsity for r in runs if r.config.mode == "jsqat"} == {0.5, 0.7, 0.9}
     assert all("-none-l0-" in r.name and r.config.reg == "l1" for r in runs if r.config.lam == 0)
     assert all(r.directory.parent == tmp_path for r in runs)
+
+
+def test_both_networks_and_three_repeats(tmp_path):
+    runs = plan_sweep(TrainConfig(data="d", split_by="image"), tmp_path, backbones=["vgg19", "resnet50"],
+                      modes=["sat", "jsqat"], sparsities=[0.5, 0.7, 0.9], regs=["l1", "l1l2"],
+                      lambdas=[0, 0.001, 0.005, 0.01, 0.05], repeats=3)
+    # 2 networks x 2 modes x 3 sparsities x 9 losses x 3 seeds
+    assert len(runs) == 2 * 2 * 3 * 9 * 3
+    assert {r.config.backbone for r in runs} == {"vgg19", "resnet50"}
+    assert {r.config.split_by for r in runs} == {"image"}
+    with pytest.raises(InputDataError, match="--backbone: vgg16 not among"):
+        plan_sweep(TrainConfig(data="d"), tmp_path, backbones=["vgg16"], modes=["sat"], sparsities=[0.5],
+                   regs=["l1"], lambdas=[0])
 
 
 def test_repeats_are_seeds_and_bad_values_are_refused(tmp_path):
@@ -53,32 +71,50 @@ def test_sweep_command_trains_skips_and_resumes(tmp_path, monkeypatch):
         calls.append((config, run_dir.name, resume))
         run_dir.mkdir(parents=True, exist_ok=True)
         (run_dir / "metrics.json").write_text("{}")
-        return {}
+        return None
 
     monkeypatch.setattr(jsqat, "train_run", fake_train_run)
     root = tmp_path / "sweep"
     args = ["sweep", "--data", str(tmp_path), "-o", str(root), "--img-size", "32", "--modes", "qat,jsqat",
-            "--sparsities", "0.5,0.9", "--regs", "l1", "--lambdas", "0.01", "--epochs", "1", "--json"]
+            "--sparsities", "0.5,0.9", "--regs", "l1", "--lambdas", "0.01", "--epochs", "1", "--split", "image",
+            "--augment", "basic", "--lr-stage3", "2e-5", "--json"]
     # A run killed before its metrics.json: resumed, not restarted.
     killed = root / "mobilenetv2-32-jsqat-p0.9-l1-l0.01-s0"
     killed.mkdir(parents=True)
     result = runner.invoke(create_app(), args)
     assert result.exit_code == 0, result.output
     statuses = {r["name"]: r["status"] for r in json.loads(result.output)["runs"]}
-    assert statuses == {"mobilenetv2-32-qat-p0-l1-l0.01-s0": "trained", "mobilenetv2-32-jsqat-p0.5-l1-l0.01-s0": "trained",
-                        killed.name: "trained"}
+    assert statuses == {"mobilenetv2-32-qat-p0-l1-l0.01-s0": "finished", "mobilenetv2-32-jsqat-p0.5-l1-l0.01-s0": "finished",
+                        killed.name: "finished"}
     assert {(name, resume) for _, name, resume in calls} == {
         ("mobilenetv2-32-qat-p0-l1-l0.01-s0", False), ("mobilenetv2-32-jsqat-p0.5-l1-l0.01-s0", False),
         (killed.name, True)}
-    assert all(config.img_size == 32 and config.epochs == 1 for config, _, _ in calls)
+    assert all(c.img_size == 32 and c.epochs == 1 and c.split_by == "image" and c.augment == "basic"
+               and c.lr_stage3 == 2e-5 for c, _, _ in calls)
 
     calls.clear()
-    dry = runner.invoke(create_app(), [*args[:4], str(tmp_path / "fresh"), *args[5:], "--dry-run"])
+    fresh = [*args[:4], str(tmp_path / "fresh"), *args[5:]]
+    dry = runner.invoke(create_app(), [*fresh, "--dry-run"])
     assert dry.exit_code == 0 and not calls
-    assert [r["status"] for r in json.loads(dry.output)["runs"]] == ["to run"] * 3
+    assert [r["status"] for r in json.loads(dry.output)["runs"]] == ["planned"] * 3
     again = runner.invoke(create_app(), args)
     assert again.exit_code == 0 and not calls
-    assert {r["status"] for r in json.loads(again.output)["runs"]} == {"finished"}
+    assert {r["status"] for r in json.loads(again.output)["runs"]} == {"skipped"}
+
+
+def test_a_failing_run_is_reported_and_the_others_go_on(tmp_path, monkeypatch):
+    def fake_train_run(config, run_dir, *, resume=False, progress=None):
+        if config.sparsity == 0.5:
+            raise InputDataError("bad images")
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "metrics.json").write_text("{}")
+
+    monkeypatch.setattr(jsqat, "train_run", fake_train_run)
+    result = runner.invoke(create_app(), ["sweep", "--data", str(tmp_path), "-o", str(tmp_path / "s"), "--modes", "sat",
+                                          "--sparsities", "0.5,0.7", "--regs", "l1", "--lambdas", "0"])
+    assert result.exit_code == 2
+    assert "failed mobilenetv2-224-sat-p0.5-none-l0-s0: bad images" in result.output
+    assert (tmp_path / "s" / "mobilenetv2-224-sat-p0.7-none-l0-s0" / "metrics.json").exists()
 
 
 def test_sweep_bad_option_is_a_clear_error(tmp_path):
@@ -86,3 +122,96 @@ def test_sweep_bad_option_is_a_clear_error(tmp_path):
                                           "--sparsities", "0.5,lots"])
     assert result.exit_code == 2
     assert "--sparsities: 'lots' is not a float" in result.output
+
+
+# --- on Ray -----------------------------------------------------------------------
+
+
+def _state(directory: Path) -> dict | None:
+    try:
+        return json.loads((directory / "state.json").read_text())
+    except (OSError, ValueError):
+        return None
+
+
+@pytest.mark.slow
+def test_sweep_on_ray_runs_in_parallel_resumes_a_killed_worker_and_reports(tmp_path):
+    pytest.importorskip("ray")
+    from tests.breakhis_fixture import make_breakhis
+
+    data = make_breakhis(tmp_path / "data")
+    root = tmp_path / "sweep"
+    command = [sys.executable, "-m", "jsqat_embed", "sweep", "--data", str(data), "-o", str(root), "--ray",
+               "--ray-cpus", "2", "--cpus-per-run", "1", "--backbone", "mobilenetv2", "--img-size", "32",
+               "--modes", "sat", "--sparsities", "0.5,0.7", "--regs", "l1", "--lambdas", "0.001", "--epochs", "2",
+               "--head-epochs", "0", "--head", "gap", "--batch-size", "8", "--weights", "none", "--json"]
+    sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ, TF_USE_LEGACY_KERAS="1"))
+    victim = root / "mobilenetv2-32-sat-p0.5-l1-l0.001-s0"
+    killed_pid, completed_at_kill = None, None
+    deadline = time.time() + 600
+    try:
+        while time.time() < deadline and sweep.poll() is None:
+            state = _state(victim)
+            if state and state["partial"] and killed_pid is None:  # an epoch checkpoint exists: kill its worker
+                killed_pid, completed_at_kill = state["attempts"][-1]["pid"], list(state["completed"])
+                partial_at_kill = dict(state["partial"])
+                stage_files = {p.name: p.stat().st_mtime for p in victim.glob("stage*.h5") if ".partial" not in p.name}
+                os.kill(killed_pid, signal.SIGKILL)
+            time.sleep(0.2)
+        out, err = sweep.communicate(timeout=max(1, deadline - time.time()))
+    finally:
+        if sweep.poll() is None:
+            sweep.kill()
+    assert sweep.returncode == 0, err[-3000:]
+    assert killed_pid is not None, "the run finished before its worker could be killed"
+    statuses = {r["name"]: r for r in json.loads(out)["runs"]}
+    assert {r["status"] for r in statuses.values()} == {"finished"} and len(statuses) == 2
+
+    # the killed run was retried by Ray in a new worker and resumed: earlier stages not redone
+    state = _state(victim)
+    assert len(state["attempts"]) == 2 and state["attempts"][1]["pid"] != killed_pid
+    assert statuses[victim.name]["attempts"] == 2
+    assert state["completed"][: len(completed_at_kill)] == completed_at_kill
+    (resumed,) = state["resumed"]  # the retry continued from the epoch checkpoint
+    assert resumed["stage"] == partial_at_kill["stage"] and resumed["after_epoch"] >= partial_at_kill["epochs"]
+    for name, mtime in stage_files.items():
+        assert (victim / name).stat().st_mtime == mtime, f"{name} was trained again"
+
+    # both runs trained at the same time: each started before the other finished
+    other = root / "mobilenetv2-32-sat-p0.7-l1-l0.001-s0"
+    starts = [_state(run)["attempts"][0]["started"] for run in (victim, other)]
+    ends = [(run / "metrics.json").stat().st_mtime for run in (victim, other)]
+    assert max(starts) < min(ends)
+
+    report = tmp_path / "report"
+    result = CliRunner().invoke(create_app(), ["report", str(victim), str(other), "-o", str(report)])
+    assert result.exit_code == 0, result.output
+    with open(report / "table2_mobilenetv2.csv") as handle:
+        rows = [line.rstrip("\n").split(",") for line in handle]
+    assert rows[0][:4] == ["lambda", "regularizer", "SAT 50% (float)", "JSQAT 50% (int8)"]
+    assert rows[1][:2] == ["0.001", "L1"] and rows[1][2] != "n/a" and rows[1][3] == "n/a"
+    with open(report / "table1_data.csv") as handle:
+        assert handle.read().splitlines()[-1] == "total,12,48,48,96"  # both magnifications of the folder
+    with open(report / "table4_sizes.csv") as handle:
+        assert len(handle.read().splitlines()) == 1 + 2  # SAT at 50 % and 70 %
+    svg = (report / "figure4.svg").read_text()
+    assert svg.count('<g id="axes_') == 4  # one backbone: {SAT, JSQAT} x {L1, L1L2}
+
+
+def test_sweep_shows_a_table_of_the_runs(tmp_path, monkeypatch):
+    def fake_train_run(config, run_dir, *, resume=False, progress=None):
+        run_dir.mkdir(parents=True, exist_ok=True)
+        (run_dir / "state.json").write_text(json.dumps({"attempts": [{"host": "node-7", "pid": 1, "started": 0}],
+                                                        "completed": ["stage1", "stage2", "export"],
+                                                        "seconds": {"stage1": 30.0, "stage2": 12.0}}))
+        (run_dir / "metrics.json").write_text("{}")
+
+    monkeypatch.setattr(jsqat, "train_run", fake_train_run)
+    result = runner.invoke(create_app(), ["sweep", "--data", str(tmp_path), "-o", str(tmp_path / "s"), "--modes", "sat",
+                                          "--sparsities", "0.5,0.7", "--regs", "l1", "--lambdas", "0"])
+    assert result.exit_code == 0, result.output
+    assert "2 distinct runs, 0 finished" in result.output
+    rows = [line for line in result.output.splitlines() if "mobilenetv2-224-sat" in line]
+    final = rows[-2:]  # the last rendering of the table
+    assert all("finished" in row and "node-7" in row and "42" in row for row in final), result.output
