@@ -223,6 +223,8 @@ def tree_files(kernel_library: str) -> dict[str, Path]:
         component = tp / "esp-tflite-micro"
         for relative in _headers(component, "tensorflow", "signal", "third_party") + esp_tflite_micro_sources(component):
             files[relative] = component / relative
+        for kissfft in (component / "third_party" / "kissfft").rglob("*.c"):  # included by signal's wrappers
+            files[kissfft.relative_to(component).as_posix()] = kissfft
         esp_nn = tp / "esp-nn"
         for relative in _headers(esp_nn, "include", "src") + esp_nn_sources(esp_nn):
             files[f"third_party/esp-nn/{relative}"] = esp_nn / relative
@@ -367,35 +369,39 @@ def cmake_board(kernel_library: str):
 
 def _cortex_m4_build(kernel_library: str) -> Build:
     """TFLM compiled by the generated CMake project's own ``tflm`` target (the project of a small
-    corpus model; TFLM's part of it does not depend on the model)."""
+    corpus model; TFLM's part of it does not depend on the model). The cache key is the tree
+    and the compile commands cmake writes for TFLM's sources, so edits to the template that do
+    not change how TFLM is compiled reuse the library."""
+    import tempfile
+
     from jsqat_embed.firmware.project import build_project
-    from jsqat_embed.firmware.render import template_directory
 
     tree, tree_key = assemble_tree(kernel_library)
-    board = cmake_board(kernel_library)
-    templates = template_directory() / "cmake"
-    key = hashlib.sha256(repr((
-        tree_key, kernel_library, board.firmware, _compiler_version("arm-none-eabi-g++"),
-        [(p.name, p.read_text()) for p in sorted(templates.glob("*.j2"))])).encode()).hexdigest()[:16]
-    directory = CACHE / f"cortex-m4-{kernel_library}-{key}"
-    build = directory / "build"
-    with _locked(directory):
-        if not (directory / ".complete").exists():
-            shutil.rmtree(directory, ignore_errors=True)
-            build_project(REPO / "tests" / "corpus" / "hello_world_int8.tflite", board, directory / "project",
-                          build_system="cmake", golden=1)
-            configure_cmake(directory / "project", build, tree)
-            built = subprocess.run(["cmake", "--build", str(build), "--target", "tflm", "-j", str(JOBS)],
+    CACHE.mkdir(parents=True, exist_ok=True)
+    with _locked(CACHE / f"cortex-m4-{kernel_library}"), tempfile.TemporaryDirectory(
+            prefix=f"cortex-m4-{kernel_library}-", dir=CACHE) as tmp:
+        staging = Path(tmp)
+        build_project(REPO / "tests" / "corpus" / "hello_world_int8.tflite", cmake_board(kernel_library),
+                      staging / "project", build_system="cmake", golden=1)
+        configure_cmake(staging / "project", staging / "build", tree)
+        commands = [c for c in json.loads((staging / "build" / "compile_commands.json").read_text())
+                    if c["file"].startswith(str(tree))]
+        cxx = _flags_of(next(c for c in commands if c["file"].endswith("/tensorflow/lite/micro/micro_interpreter.cc")))
+        c_files = [c for c in commands if c["file"].endswith(".c")]
+        cc = _flags_of(c_files[0], language="c") if c_files else ["arm-none-eabi-gcc", *_cpu_flags(cxx)]
+        key = hashlib.sha256(repr((tree_key, cxx, cc, _compiler_version("arm-none-eabi-g++"))).encode()).hexdigest()[:16]
+        directory = CACHE / f"cortex-m4-{kernel_library}-{key}"
+        if not (directory / "libtflm.a").exists():
+            built = subprocess.run(["cmake", "--build", str(staging / "build"), "--target", "tflm", "-j", str(JOBS)],
                                    capture_output=True, text=True)
             if built.returncode != 0:
                 raise RuntimeError(f"building TFLM with the generated CMake project failed:\n{built.stdout[-3000:]}"
                                    f"\n{built.stderr[-3000:]}")
-            (directory / ".complete").write_text("")
-    commands = json.loads((build / "compile_commands.json").read_text())
-    cxx = _flags_of(next(c for c in commands if c["file"].endswith("/tensorflow/lite/micro/micro_interpreter.cc")))
-    cc = _flags_of(next(c for c in commands if c["file"].endswith(".c")), language="c") if any(
-        c["file"].endswith(".c") for c in commands) else ["arm-none-eabi-gcc", *_cpu_flags(cxx)]
-    return Build(CORTEX_M4, kernel_library, tree, build / "libtflm.a", tuple(cxx), tuple(cc),
+            directory.mkdir(parents=True, exist_ok=True)
+            shutil.copy(staging / "build" / "compile_commands.json", directory / "compile_commands.json")
+            shutil.copy(staging / "build" / "libtflm.a", directory / "libtflm.a.part")
+            (directory / "libtflm.a.part").rename(directory / "libtflm.a")
+    return Build(CORTEX_M4, kernel_library, tree, directory / "libtflm.a", tuple(cxx), tuple(cc),
                  ("arm-none-eabi-g++", *_cpu_flags(cxx)))
 
 
@@ -489,7 +495,7 @@ def resolver_methods(build: Build) -> list[str]:
     from jsqat_embed.ops import OPS
 
     header = (build.tree / "tensorflow/lite/micro/micro_mutable_op_resolver.h").read_text()
-    available = set(re.findall(r"TfLiteStatus (Add\w+)\(\)", header))
+    available = set(re.findall(r"TfLiteStatus (Add\w+)\(", header))
     return sorted({d.resolver for d in OPS.values()} & available)
 
 
@@ -499,6 +505,42 @@ def tflm_check_elf(build: Build, directory: Path) -> Path:
     (directory / "tflm_check_ops.h").write_text(
         "// Generated by tests/tflm_targets.py from jsqat-embed's op table.\n#pragma once\n"
         f"constexpr unsigned kJsqatCheckOpCount = {len(methods)};\n"
-        f"inline void AddJsqatCheckOps(tflite::MicroMutableOpResolver<kJsqatCheckOpCount>& r) {{\n"
-        + "".join(f"  r.{method}();\n" for method in methods) + "}\n")
+        "// Returns how many registrations failed.\n"
+        f"inline int AddJsqatCheckOps(tflite::MicroMutableOpResolver<kJsqatCheckOpCount>& r) {{\n  int failed = 0;\n"
+        + "".join(f"  failed += r.{method}() != kTfLiteOk;\n" for method in methods) + "  return failed;\n}\n")
     return link_for_qemu(build, [QEMU_DIR / "tflm_check.cc"], directory / "tflm_check.elf", include=[directory])
+
+
+def probe_sizes(target: Target, kernel_library: str, source: str, types: list[str]) -> dict[str, tuple[int, int]]:
+    """sizeof/alignof of ``types`` (spelled as in ``source``, a file of the tree that defines them),
+    compiled to assembly with the target's compiler and the library's options; nothing runs."""
+    import tempfile
+
+    tree, _ = assemble_tree(kernel_library)
+    includes = [f"-I{tree}", f"-I{tree}/third_party/flatbuffers/include", f"-I{tree}/third_party/gemmlowp",
+                f"-I{tree}/third_party/ruy", f"-I{tree}/third_party/kissfft"]
+    if target is CORTEX_M4:
+        command = ["arm-none-eabi-g++", "-mcpu=cortex-m4", "-mthumb", "-mfloat-abi=hard", "-mfpu=fpv4-sp-d16",
+                   "-std=gnu++17", "-DTF_LITE_STATIC_MEMORY", "-DKERNELS_OPTIMIZED_FOR_SPEED", "-fno-rtti",
+                   "-fno-exceptions"]
+        if kernel_library == "cmsis-nn":
+            command.append("-DCMSIS_NN")
+            includes += [f"-I{tree}/third_party/cmsis_nn", f"-I{tree}/third_party/cmsis_nn/Include"]
+    else:
+        flags = ESP_TFLM_FLAGS + ESP_TFLM_CXX_ONLY if kernel_library == "esp-nn" else RV32_REFERENCE_FLAGS + RV32_CXX_ONLY
+        command = ["riscv64-unknown-elf-g++", *RV32_ARCH, *RV32_CXX_HEADERS, *flags]
+        if kernel_library == "esp-nn":
+            includes += [f"-I{tree}/third_party/esp-nn/include", f"-I{tree}/third_party/esp-nn/src/common",
+                         f"-I{tree}/esp_stubs"]
+    values = ", ".join(f"sizeof({t}), alignof({t})" for t in types)
+    with tempfile.TemporaryDirectory() as tmp:
+        probe = Path(tmp) / "probe.cc"
+        probe.write_text(f'#include "{source}"\nextern "C" {{ extern const unsigned int jsqat_sizes[]; '
+                         f"const unsigned int jsqat_sizes[] = {{ {values} }}; }}\n")
+        result = subprocess.run([*command, *includes, "-S", str(probe), "-o", str(probe.with_suffix(".s"))],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"probing {source}: {result.stderr[-2000:]}")
+        body = probe.with_suffix(".s").read_text().split("jsqat_sizes:", 1)[1]
+    numbers = [int(n) for n in re.findall(r"\.(?:word|long|4byte)\s+(\d+)", body)][:2 * len(types)]
+    return {t: (numbers[2 * i], numbers[2 * i + 1]) for i, t in enumerate(types)}

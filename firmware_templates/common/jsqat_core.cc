@@ -106,6 +106,99 @@ TensorListStatus CheckTensorList(const uint8_t* payload, size_t size, size_t cou
   return kTensorListOk;
 }
 
+namespace {
+
+constexpr char kBase64Alphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int Base64Value(uint8_t c) {
+  if (c >= 'A' && c <= 'Z') return c - 'A';
+  if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+  if (c >= '0' && c <= '9') return c - '0' + 52;
+  if (c == '+') return 62;
+  if (c == '/') return 63;
+  return -1;
+}
+
+}  // namespace
+
+void WriteFrameLine(const uint8_t* frame, size_t size, void (*write)(const uint8_t* data, size_t size)) {
+  uint8_t text[66];  // 16 base64 groups, and room for the final newline
+  write(reinterpret_cast<const uint8_t*>(kFrameLinePrefix), kFrameLinePrefixBytes);
+  size_t used = 0;
+  for (size_t i = 0; i < size; i += 3) {
+    const size_t left = size - i;
+    const uint32_t group = (static_cast<uint32_t>(frame[i]) << 16) |
+                           (left > 1 ? static_cast<uint32_t>(frame[i + 1]) << 8 : 0u) |
+                           (left > 2 ? static_cast<uint32_t>(frame[i + 2]) : 0u);
+    text[used++] = static_cast<uint8_t>(kBase64Alphabet[(group >> 18) & 63u]);
+    text[used++] = static_cast<uint8_t>(kBase64Alphabet[(group >> 12) & 63u]);
+    text[used++] = static_cast<uint8_t>(left > 1 ? kBase64Alphabet[(group >> 6) & 63u] : '=');
+    text[used++] = static_cast<uint8_t>(left > 2 ? kBase64Alphabet[group & 63u] : '=');
+    if (used == 64) {
+      write(text, used);
+      used = 0;
+    }
+  }
+  text[used++] = '\n';
+  write(text, used);
+}
+
+LineStatus FrameLineReader::Push(uint8_t byte) {
+  const bool end_of_line = byte == '\n' || byte == '\r';
+  switch (state_) {
+    case kLineStart:
+    case kPrefix:
+      if (end_of_line) {
+        state_ = kLineStart;
+        matched_ = 0;
+      } else if (byte == static_cast<uint8_t>(kFrameLinePrefix[matched_])) {
+        state_ = kPrefix;
+        if (++matched_ == kFrameLinePrefixBytes) {
+          state_ = kData;
+          size_ = quad_used_ = padding_ = 0;
+          quad_ = 0;
+          bad_ = false;
+        }
+      } else {
+        state_ = kSkip;
+      }
+      return kLineBusy;
+    case kSkip:
+      if (end_of_line) {
+        state_ = kLineStart;
+        matched_ = 0;
+      }
+      return kLineBusy;
+    case kData:
+      break;
+  }
+  if (end_of_line) {
+    state_ = kLineStart;
+    matched_ = 0;
+    return (bad_ || quad_used_ != 0) ? kLineBadText : kLineFrame;
+  }
+  const int value = Base64Value(byte);
+  if (byte == '=' && quad_used_ >= 2) {
+    ++padding_;
+  } else if (value < 0 || padding_ > 0) {
+    bad_ = true;  // keep reading to the end of the line, then say so
+    return kLineBusy;
+  }
+  quad_ = (quad_ << 6) | static_cast<uint32_t>(value < 0 ? 0 : value);
+  if (++quad_used_ < 4) return kLineBusy;
+  const size_t bytes = 3 - padding_;
+  quad_used_ = 0;
+  if (size_ + bytes > capacity_) {
+    state_ = kSkip;
+    return kLineTooLong;
+  }
+  buffer_[size_++] = static_cast<uint8_t>(quad_ >> 16);
+  if (bytes > 1) buffer_[size_++] = static_cast<uint8_t>(quad_ >> 8);
+  if (bytes > 2) buffer_[size_++] = static_cast<uint8_t>(quad_);
+  quad_ = 0;
+  return kLineBusy;
+}
+
 bool BytesEqual(const uint8_t* got, const uint8_t* expected, size_t size, size_t* first_mismatch) {
   for (size_t i = 0; i < size; ++i) {
     if (got[i] != expected[i]) {

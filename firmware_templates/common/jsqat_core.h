@@ -15,7 +15,7 @@ namespace jsqat {
 uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc = 0);
 
 constexpr uint8_t kFrameMagic[4] = {'J', 'S', 'Q', 'F'};
-constexpr uint8_t kFrameVersion = 2;  // 2: payloads carry tensor lists (several inputs/outputs)
+constexpr uint8_t kFrameVersion = 3;  // 3: frames travel as text lines; 2: tensor lists
 constexpr size_t kModelHashBytes = 8;    // first 8 bytes of the model's SHA-256
 constexpr size_t kFrameHeaderBytes = 20;  // magic 4, version 1, type 1, reserved 2, hash 8, length 4
 constexpr size_t kFrameOverheadBytes = kFrameHeaderBytes + 4;  // + CRC-32 trailer
@@ -77,6 +77,45 @@ TensorListStatus CheckTensorList(const uint8_t* payload, size_t size, size_t cou
 
 // Byte-for-byte comparison; on a mismatch *first_mismatch is its index.
 bool BytesEqual(const uint8_t* got, const uint8_t* expected, size_t size, size_t* first_mismatch);
+
+// Frame lines: on the wire every frame is one line of text, "JSQ:" + the frame in base64
+// (RFC 4648, padded) + "\n", so consoles that translate line endings, strip the 8th bit or
+// print their own log lines between frames cannot corrupt it (docs/protocol.md). A line
+// may end with CR, LF or both; lines without the prefix are someone's log and skipped.
+constexpr char kFrameLinePrefix[] = "JSQ:";
+constexpr size_t kFrameLinePrefixBytes = 4;
+constexpr size_t Base64Bytes(size_t size) { return (size + 2) / 3 * 4; }
+
+// Writes frame[0, size) as one frame line through write(), in chunks of at most 66 bytes.
+void WriteFrameLine(const uint8_t* frame, size_t size, void (*write)(const uint8_t* data, size_t size));
+
+enum LineStatus {
+  kLineBusy = 0,   // nothing to do yet
+  kLineFrame,      // a frame line ended: its decoded bytes are buffer[0, size())
+  kLineBadText,    // a frame line ended that is not valid base64
+  kLineTooLong,    // a frame line longer than the buffer (reported once; its rest is skipped)
+};
+
+// Receives frame lines byte by byte into a caller's buffer, decoding base64 as it goes
+// (no line buffer: the text is never stored).
+class FrameLineReader {
+ public:
+  FrameLineReader(uint8_t* buffer, size_t capacity) : buffer_(buffer), capacity_(capacity) {}
+  LineStatus Push(uint8_t byte);
+  size_t size() const { return size_; }
+
+ private:
+  enum State { kLineStart, kPrefix, kData, kSkip };
+  uint8_t* buffer_;
+  size_t capacity_;
+  size_t size_ = 0;
+  State state_ = kLineStart;
+  size_t matched_ = 0;   // prefix bytes matched
+  uint32_t quad_ = 0;    // sextets of the current base64 group
+  size_t quad_used_ = 0;
+  size_t padding_ = 0;   // '=' seen in the current group
+  bool bad_ = false;
+};
 
 void WriteU32(uint8_t* out, uint32_t value);  // little endian
 uint32_t ReadU32(const uint8_t* in);

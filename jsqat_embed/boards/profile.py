@@ -57,6 +57,8 @@ FIRMWARE_PATTERNS = {
                         "an Arduino library name (letters, digits, '_', '.', '-', single spaces)"),
     "arduino_header": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*(?:/[A-Za-z0-9_][A-Za-z0-9_-]*)*\.(?:h|hh|hpp)"),
                        "a header file name such as Chirale_TensorFlowLite.h"),
+    "arduino_fqbn": (re.compile(r"[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+:[A-Za-z0-9_.-]+(?::[A-Za-z0-9_.=,-]+)?"),
+                     "an arduino-cli FQBN such as arduino:mbed_nano:nano33ble"),
     "pico_board": (re.compile(r"[a-z0-9_]{1,64}"), "a pico-sdk board such as pico2"),
     "zephyr_board": (re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./@-]{0,127}"), "a Zephyr board such as nrf52840dk/nrf52840"),
     "cpu_flags": (None, "compiler flags such as -mcpu=cortex-m4 -mthumb"),
@@ -98,6 +100,7 @@ _FIRMWARE_KEYS = {
     "platformio_framework": (str, False),
     "arduino_library": (str, False),
     "arduino_header": (str, False),
+    "arduino_fqbn": (str, False),
     "pico_board": (str, False),
     "cpu_flags": (str, False),
     "zephyr_board": (str, False),
@@ -190,6 +193,9 @@ def load_board(name: str) -> BoardProfile:
     """
     import difflib
 
+    if len(name) > 200 or not name.isprintable():
+        raise BoardProfileError(f"unknown board {_shown(name)}; `jsqat-embed boards` lists the bundled boards "
+                                "(or pass --board-file PATH)")
     path = board_directory() / f"{name}.toml"
     if "/" not in name and "\\" not in name and path.is_file():
         return load_board_file(path)

@@ -15,9 +15,10 @@ import typer
 from typer.core import TyperGroup
 
 try:  # recent typer carries its own copy of click; its exceptions are the ones raised
-    from typer import _click as click
+    from typer._click.exceptions import ClickException
+    from typer.exceptions import Abort
 except ImportError:  # pragma: no cover - older typer uses click itself
-    import click
+    from click.exceptions import Abort, ClickException
 
 from jsqat_embed import __version__
 
@@ -52,14 +53,14 @@ class OneLineErrors(TyperGroup):
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         try:
             result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.exceptions.ClickException as exc:
+        except ClickException as exc:
             if type(exc).__name__ == "NoArgsIsHelpError":  # `jsqat-embed` alone: the help text
                 exc.show()
                 sys.exit(exc.exit_code)
             where = f" (see {exc.ctx.command_path} --help)" if getattr(exc, "ctx", None) is not None else ""
             _one_line(f"{exc.format_message()}{where}")
             sys.exit(exc.exit_code)
-        except click.exceptions.Abort:
+        except Abort:
             _one_line("aborted")
             sys.exit(1)
         except (MemoryError, RecursionError) as exc:

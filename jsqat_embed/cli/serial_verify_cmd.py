@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -10,13 +11,17 @@ from jsqat_embed.cli.common import EXIT_NEGATIVE, print_json, user_errors
 
 
 def serial_verify_command(
-    port: str = typer.Option(..., "--port", "-p", help="Serial port of the device (e.g. /dev/ttyACM0)."),
-    model: Path = typer.Option(..., "--model", "-m", help="The .tflite the device runs (the one given to build)."),
+    model: Path = typer.Argument(None, help="The .tflite the device runs: the one build wrote into the project "
+                                 "(model.tflite, the encoded model when build compressed it)."),
+    port: str = typer.Option(..., "--port", "-p", help="Serial port of the device (/dev/ttyACM0, /dev/cu.usbmodem1101, COM3)."),
+    model_option: Path = typer.Option(None, "--model", "-m", hidden=True,
+                                      help="Deprecated: give MODEL as the first argument."),
     random: int = typer.Option(16, "--random", help="Number of random inputs (ignored with --images)."),
     images: Path = typer.Option(None, "--images", help="Send these images (preprocessed as verify --images; models with one image input)."),
     seed: int = typer.Option(1, "--seed", help="Seed of the random inputs."),
     baud: int = typer.Option(115200, "--baud", help="Baud rate (USB CDC ports ignore it)."),
-    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each answer."),
+    timeout: float = typer.Option(10.0, "--timeout", help="Seconds to wait for each answer, beyond the time the "
+                                  "request and the answer take on the wire at --baud."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON document."),
 ) -> None:
     """Send inputs in frames, compare each output with the emulator's, report bit-exactness and device latency.
@@ -31,13 +36,18 @@ def serial_verify_command(
 
     from jsqat_embed.emulator import Emulator
     from jsqat_embed.errors import InputDataError
-    from jsqat_embed.firmware.protocol import SerialLink, infer_on_device
+    from jsqat_embed.firmware.protocol import ProtocolError, SerialLink, infer_on_device
     from jsqat_embed.verify.compare import random_inputs
     from jsqat_embed.verify.support import require_image_input, require_quantized
 
     with user_errors(json_output):
         import math
 
+        if model is not None and model_option is not None:
+            raise InputDataError("give the model once: as MODEL (--model is its deprecated spelling)")
+        model = model if model is not None else model_option
+        if model is None:
+            raise InputDataError("missing MODEL: serial-verify MODEL.tflite --port PORT")
         if not (math.isfinite(timeout) and 0 < timeout <= 3600):
             raise InputDataError(f"--timeout {timeout}: give seconds above 0 and at most 3600")
         if not 0 < baud <= 100_000_000:
@@ -68,19 +78,27 @@ def serial_verify_command(
         link = SerialLink.open(port, baud)
         results = []
         try:
-            for i in range(samples):
-                answer = infer_on_device(link, model_hash, [a[i].tobytes() for a in per_sample_inputs],
-                                         output_sizes, timeout)
-                differing = None
-                for index, (got, want) in enumerate(zip(answer.outputs, per_sample_outputs)):
-                    mismatch = next((k for k, (a, b) in enumerate(zip(got, want[i].tobytes())) if a != b), None)
-                    if mismatch is not None:
-                        differing = {"output": index, "name": output_names[index], "byte": mismatch}
-                        break
-                results.append({"sample": i, "bit_exact": differing is None,
-                                "first_differing_byte": differing["byte"] if differing else None,
-                                "first_differing_output": differing["output"] if differing else None,
-                                "device_us": answer.microseconds})
+            with _progress(samples, enabled=not json_output) as advance:
+                for i in range(samples):
+                    try:
+                        answer = infer_on_device(link, model_hash, [a[i].tobytes() for a in per_sample_inputs],
+                                                 output_sizes, timeout)
+                    except ProtocolError as exc:
+                        raise ProtocolError(f"sample {i} ({i} of {samples} answered): {exc}") from exc
+                    advance()
+                    differing = None
+                    for index, (got, want) in enumerate(zip(answer.outputs, per_sample_outputs)):
+                        mismatch = next((k for k, (a, b) in enumerate(zip(got, want[i].tobytes())) if a != b), None)
+                        if mismatch is not None:
+                            differing = {"output": index, "name": output_names[index], "byte": mismatch}
+                            break
+                    results.append({"sample": i, "bit_exact": differing is None,
+                                    "first_differing_byte": differing["byte"] if differing else None,
+                                    "first_differing_output": differing["output"] if differing else None,
+                                    "device_us": answer.microseconds})
+        except KeyboardInterrupt:
+            typer.echo(f"interrupted: {len(results)} of {samples} samples answered", err=True)
+            raise typer.Exit(130) from None
         finally:
             link.close()
     exact = sum(r["bit_exact"] for r in results)
@@ -111,6 +129,24 @@ def serial_verify_command(
                 typer.echo(f"  sample {r['sample']}: {where}first differing byte {r['first_differing_byte']}")
     if exact != len(results):
         raise typer.Exit(EXIT_NEGATIVE)
+
+
+@contextmanager
+def _progress(total: int, enabled: bool):
+    """A progress bar on stderr while samples go to the device (only on a terminal)."""
+    import sys
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    if not (enabled and sys.stderr.isatty()):
+        yield lambda: None
+        return
+    with Progress(TextColumn("device"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("samples", total=total)
+        yield lambda: progress.advance(task)
 
 
 def register(app: typer.Typer) -> None:

@@ -42,8 +42,6 @@ DECODE_BOOKKEEPING = 104
 #: the two names derived from the weight's (``_ancillary``, ``_decoded``): suffixes, string
 #: headers and padding (measured: 2 x name + 40-44 bytes)
 NAME_SUFFIXES = len("_ancillary") + len("_decoded") + 24
-#: kept for callers of the old estimate: the bookkeeping with typical converter names
-PER_TENSOR_OVERHEAD = 320
 
 
 def decode_overhead(tensor: Tensor, strip: tuple[str, ...] | frozenset = ()) -> int:
@@ -52,7 +50,7 @@ def decode_overhead(tensor: Tensor, strip: tuple[str, ...] | frozenset = ()) -> 
     return DECODE_BOOKKEEPING + names
 
 
-def _buffer_bytes(payload: int) -> int:
+def buffer_footprint(payload: int) -> int:
     """A buffer's footprint in the file: length prefix, data, padding to the 16-byte alignment."""
     return 16 * math.ceil((payload + 4) / 16) if payload else 0
 
@@ -73,7 +71,8 @@ class TensorChoice:
     overhead: int = 0  # DECODE bookkeeping in the file, when encoded
     table_shared_by: int = 1  # tensors decoding with this tensor's Huffman table (one ancillary tensor)
     pruned: pruning.PrunedTensor | None = field(default=None, repr=False)
-    lut_encoding: lut.LutTensor | None = field(default=None, repr=False)
+    lut_encoding: lut.LutTensor | None = field(default=None, repr=False)  # encoded only when chosen
+    lut_layout: tuple[int, int] | None = field(default=None, repr=False)  # (encoded, ancillary) bytes
     huffman_encoding: huffman.HuffmanTensor | None = field(default=None, repr=False)
 
     def encoding(self) -> tuple[bytes, bytes]:
@@ -115,17 +114,25 @@ def _quantization(tensor: Tensor) -> tuple[np.ndarray, int]:
     return tensor.quantization.zero_point, tensor.quantization.axis
 
 
-def _lut(tensor: Tensor) -> lut.LutTensor | None:
-    """TFLM's LUT encoding of a weight tensor (per channel along its quantized dimension), or None."""
+def _lut_axis(tensor: Tensor) -> int | None:
     q = tensor.quantization
-    axis = q.axis if q is not None and q.per_channel else None
+    return q.axis if q is not None and q.per_channel else None
+
+
+def _lut_layout(tensor: Tensor) -> tuple[int, int, int] | None:
+    """(encoded bytes, ancillary bytes, bit width) of TFLM's LUT encoding of a weight tensor (per channel
+    along its quantized dimension), computed without encoding it; None when LUT cannot hold it."""
+    axis = _lut_axis(tensor)
     try:
         lut.check_axis(tensor.shape, axis)
     except UnsupportedModelError:
         return None
-    if lut.bitwidth_for(lut.table_sizes(tensor.data, axis)) > lut.MAX_BITWIDTH:
+    stride = lut.table_sizes(tensor.data, axis)
+    bitwidth = lut.bitwidth_for(stride)
+    if bitwidth > lut.MAX_BITWIDTH:
         return None
-    return lut.encode(tensor.data, axis)
+    tables = 1 if axis is None else tensor.shape[axis]
+    return math.ceil(tensor.size * bitwidth / 8), lut.DCM_BYTES + tables * stride * tensor.itemsize, bitwidth
 
 
 def candidates(model: Model) -> list[tuple[Tensor, str]]:
@@ -184,11 +191,13 @@ def choose(model: Model, method: str = "auto", min_bytes: int = DEFAULT_MIN_BYTE
         if prunable:
             choice.sizes["prune"] = choice.pruned.encoded_bytes
         if tensor.dtype in ("int8", "int16"):
-            choice.lut_encoding = _lut(tensor)
-            if choice.lut_encoding is not None:
-                choice.lut_bitwidth = choice.lut_encoding.bitwidth
-                choice.sizes["lut"] = choice.lut_encoding.encoded_bytes
-            if "huffman" in wanted:
+            layout = _lut_layout(tensor)
+            if layout is not None:
+                choice.lut_layout, choice.lut_bitwidth = layout[:2], layout[2]
+                choice.sizes["lut"] = layout[0] + layout[1]
+            # no code beats the values' entropy, shared table or not: skip the hopeless (e.g. dense weights)
+            if "huffman" in wanted and buffer_footprint(math.ceil(huffman.stream_entropy_bytes(tensor.data))) \
+                    + choice.overhead < buffer_footprint(dense):
                 choice.huffman_encoding = huffman.encode(tensor.data)
                 choice.sizes["huffman"] = choice.huffman_encoding.encoded_bytes
         options = {name: size for name, size in choice.sizes.items() if name in wanted}
@@ -198,11 +207,13 @@ def choose(model: Model, method: str = "auto", min_bytes: int = DEFAULT_MIN_BYTE
             continue
         costs = {name: _file_cost(choice, name) for name in options}
         best = min(costs, key=lambda name: (costs[name], ENCODINGS.index(name)))
-        if costs[best] >= _buffer_bytes(dense):
+        if costs[best] >= buffer_footprint(dense):
             choice.reason = (f"{best} would take {costs[best]} file bytes with its ancillary data and DECODE, "
-                             f"dense takes {_buffer_bytes(dense)}")
+                             f"dense takes {buffer_footprint(dense)}")
             continue
         choice.method, choice.encoded_bytes = best, options[best]
+        if best == "lut":
+            choice.lut_encoding = lut.encode(tensor.data, _lut_axis(tensor))
     _keep_shared_buffers_dense(model, choices)
     _share_huffman_tables([c for c in choices if c.huffman_encoding is not None and not c.reason.startswith("shares")])
     return choices
@@ -211,14 +222,14 @@ def choose(model: Model, method: str = "auto", min_bytes: int = DEFAULT_MIN_BYTE
 def _file_cost(choice: TensorChoice, method: str) -> int:
     encoded, ancillary = {
         "prune": lambda: (len(choice.pruned.bitmask), len(choice.pruned.ancillary)),
-        "lut": lambda: (len(choice.lut_encoding.indices), len(choice.lut_encoding.ancillary)),
+        "lut": lambda: choice.lut_layout,
         "huffman": lambda: (len(choice.huffman_encoding.stream), len(choice.huffman_encoding.ancillary)),
     }[method]()
-    return _buffer_bytes(encoded) + _buffer_bytes(ancillary) + choice.overhead
+    return buffer_footprint(encoded) + buffer_footprint(ancillary) + choice.overhead
 
 
 def _current_cost(choice: TensorChoice) -> int:
-    return _buffer_bytes(choice.dense_bytes) if choice.method == "dense" else _file_cost(choice, choice.method)
+    return buffer_footprint(choice.dense_bytes) if choice.method == "dense" else _file_cost(choice, choice.method)
 
 
 #: pseudo-count of a value a shared table's members lack, so any tensor can use the table
@@ -265,11 +276,11 @@ def _share_huffman_tables(pool: list[TensorChoice]) -> None:
                 books = [huffman.build_codebook(alphabet, counts[assignment == g].sum(axis=0)
                                                 + SHARED_TABLE_PSEUDO_COUNT, dtype) for g in groups]
                 costs = np.stack([own] + [
-                    np.array([_buffer_bytes(book.stream_bytes(counts[row])) + choices[row].overhead
+                    np.array([buffer_footprint(book.stream_bytes(counts[row])) + choices[row].overhead
                               for row in range(len(choices))]) for book in books])
                 pick = costs.argmin(axis=0)  # 0: its own choice, k: books[k - 1]
                 total = int(costs.min(axis=0).sum()) + sum(
-                    _buffer_bytes(len(book.ancillary)) for k, book in enumerate(books, 1) if np.any(pick == k))
+                    buffer_footprint(len(book.ancillary)) for k, book in enumerate(books, 1) if np.any(pick == k))
                 if total < best_total:
                     best_total, best = total, (books, pick.copy())
                 assignment = np.where(pick > 0, pick - 1, -1)

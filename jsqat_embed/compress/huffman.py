@@ -72,6 +72,17 @@ class HuffmanTensor:
         return len(self.stream) + len(self.ancillary)
 
 
+def value_counts(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct values ascending, their counts), as np.unique gives them; by counting for 8/16-bit integers."""
+    values = np.asarray(values).reshape(-1)
+    if values.dtype.kind in "iu" and values.dtype.itemsize <= 2 and values.size:
+        low = int(np.iinfo(values.dtype).min)
+        counts = np.bincount(values.astype(np.int64) - low, minlength=1)
+        present = np.flatnonzero(counts)
+        return (present + low).astype(values.dtype), counts[present]
+    return np.unique(values, return_counts=True)
+
+
 def check_dtype(dtype: str) -> None:
     if dtype not in DTYPES:
         raise UnsupportedModelError(f"{dtype} tensor: TFLM's Huffman decoder writes int8 and int16 only")
@@ -158,7 +169,8 @@ class _Table:
     children: list[tuple[int, "_Table"]]  # (entry index, sub-table)
 
 
-#: best (entries, width) per code-length histogram: the same subtrees recur across tensors and limits
+#: best (entries, width) per code-length histogram: the same subtrees recur across tensors and
+#: limits (a few thousand small tuples for a whole model)
 _WIDTH_MEMO: dict[tuple[int, ...], tuple[int, int]] = {}
 
 
@@ -327,18 +339,18 @@ class Codebook:
         bits = int(np.dot(np.asarray(counts, dtype=np.int64), np.asarray(self.lengths, dtype=np.int64)))
         return 4 * stream_words(bits, self.widest_table)
 
-    def covers(self, symbols: np.ndarray) -> bool:
-        return bool(np.isin(symbols, self.symbols).all())
 
+def build_codebook(symbols: np.ndarray, counts: np.ndarray, dtype: str, *, wide: bool = False) -> Codebook:
+    """The smallest stream + tables for values with these ``counts`` (all > 0), over length limits.
 
-def build_codebook(symbols: np.ndarray, counts: np.ndarray, dtype: str) -> Codebook:
-    """The smallest stream + tables for values with these ``counts`` (all > 0), over length limits."""
+    ``wide``: 32-bit table entries even for int8 (TFLM decodes both; 16-bit ones are half the size).
+    """
     check_dtype(dtype)
     symbols = np.asarray(symbols, dtype=np.int64)
     counts = [float(c) for c in counts]
     byte_mask = 0xFF if dtype == "int8" else 0xFFFF
     raw_values = [int(v) & byte_mask for v in symbols]
-    entry_sizes = (2, 4) if dtype == "int8" else (4,)
+    entry_sizes = (2, 4) if dtype == "int8" and not wide else (4,)
 
     if len(symbols) == 1:  # every code word is empty: read one bit and put it back
         lengths, codes, root = [0], [0], _Table(1, [(0, 2, 0, 0)], [])
@@ -377,19 +389,19 @@ def build_codebook(symbols: np.ndarray, counts: np.ndarray, dtype: str) -> Codeb
                     initial_bits=root.bits)
 
 
-def encode(values: np.ndarray, book: Codebook | None = None) -> HuffmanTensor:
+def encode(values: np.ndarray, book: Codebook | None = None, *, wide: bool = False) -> HuffmanTensor:
     """Stream and ancillary bytes of ``values`` (int8 or int16, element order as stored).
 
     ``book``: a codebook shared with other tensors (it must code every value);
-    by default the tensor's own.
+    by default the tensor's own (``wide``: see :func:`build_codebook`).
     """
     values = np.ascontiguousarray(values).reshape(-1)
     check_dtype(str(values.dtype))
     if values.size == 0:
         raise UnsupportedModelError("an empty tensor has nothing to Huffman-code")
     if book is None:
-        symbols, counts = np.unique(values, return_counts=True)
-        book = build_codebook(symbols, counts, str(values.dtype))
+        symbols, counts = value_counts(values)
+        book = build_codebook(symbols, counts, str(values.dtype), wide=wide)
     stream, stream_bits = _pack(book.index_of(values), book.lengths, book.codes, book.widest_table)
     return HuffmanTensor(stream=stream, ancillary=book.ancillary, entry_bytes=book.entry_bytes,
                          table_entries=book.table_entries, initial_bits=book.initial_bits,
@@ -418,6 +430,6 @@ def _pack(symbol_of: np.ndarray, lengths: list[int], codes: list[int], widest_ta
 
 def stream_entropy_bytes(values: np.ndarray) -> float:
     """N x H(values) / 8: the floor of any code that codes each element on its own with this tensor's statistics."""
-    _, counts = np.unique(np.asarray(values).reshape(-1), return_counts=True)
+    _, counts = value_counts(values)
     p = counts / counts.sum()
     return float(counts.sum() * -(p * np.log2(p)).sum()) / 8

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from jsqat_embed.compress.huffman import value_counts
 from jsqat_embed.errors import UnsupportedModelError
 
 DECODE_TYPE_PRUNING = 2
@@ -122,7 +123,7 @@ def entropy_bound_bytes(values: np.ndarray, zero_points: np.ndarray, axis: int) 
         p = kept / total
         bits += total * -(p * math.log2(p) + (1 - p) * math.log2(1 - p))
     if kept:
-        _, counts = np.unique(values.reshape(-1)[mask], return_counts=True)
+        _, counts = value_counts(values.reshape(-1)[mask])
         probabilities = counts / kept
         bits += kept * float(-(probabilities * np.log2(probabilities)).sum())
     return bits / 8

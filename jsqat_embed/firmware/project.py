@@ -54,6 +54,8 @@ STATIC_SOURCES = ("jsqat_core.h", "jsqat_core.cc", "jsqat_selftest.h", "jsqat_se
                   "jsqat_app.h")
 C_TYPES = {"int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t", "float32": "float"}
 MANIFEST = "jsqat_project.json"
+#: the deployed model (the encoded one when build compressed it), written into the project
+MODEL_FILE = "model.tflite"
 #: the manifest's tool marker: --force replaces only directories whose manifest carries it
 TOOL_MARKER = "jsqat-embed"
 #: golden vectors: at most this many cases and bytes, whatever the board's flash
@@ -248,22 +250,34 @@ def _linker_regions(board: BoardProfile) -> list[dict]:
     return regions
 
 
-def _next_steps(build_system: str, board: BoardProfile, directory: Path, project: str, model_path: Path) -> list[str]:
-    """Shell commands to print; every word from a path or a board file is shell-quoted."""
+def _next_steps(build_system: str, board: BoardProfile, directory: Path, project: str, model_file: Path) -> list[str]:
+    """Shell commands to print, copy-pasteable from any directory: absolute paths, the
+    board's own target names, jsqat-embed run by the interpreter that ran build (it may not
+    be on PATH outside its virtual environment). Every word from a path or a board file is
+    shell-quoted; comments start with '#'."""
+    import sys
+
     fw = board.firmware or {}
     q = shell_word
+    directory = directory.absolute()
     steps = {
-        "esp-idf": [f"cd {q(directory)}", f"idf.py set-target {q(fw.get('idf_target', 'esp32s3'))} build flash monitor"],
+        "esp-idf": [f"cd {q(directory)}", f"idf.py set-target {q(fw.get('idf_target', 'esp32s3'))}",
+                    "idf.py -p PORT build flash",
+                    "# idf.py -p PORT monitor shows the boot self-test; quit it (Ctrl+]) before serial-verify"],
         "arduino": [f"arduino-cli lib install {q(fw.get('arduino_library', 'Chirale_TensorFlowLite'))}",
-                    f"arduino-cli compile --upload -p PORT --fqbn FQBN {q(directory / project)}"],
-        "platformio": [f"cd {q(directory)}", "pio run -t upload", "pio device monitor -b 115200"],
-        "zephyr": [f"west build -b {q(fw.get('zephyr_board', 'BOARD'))} {q(directory)}", "west flash"],
+                    f"arduino-cli compile --upload -p PORT --fqbn {q(fw['arduino_fqbn']) if fw.get('arduino_fqbn') else 'FQBN'} "
+                    f"{q(directory / project)}"
+                    + ("" if fw.get("arduino_fqbn") else "  # FQBN: see arduino-cli board listall")],
+        "platformio": [f"cd {q(directory)}", "pio run -t upload",
+                       "# pio device monitor -b 115200 shows the boot self-test; quit it (Ctrl+C) before serial-verify"],
+        "zephyr": [f"west build -b {q(fw.get('zephyr_board', 'BOARD'))} -d {q(directory / 'build')} {q(directory)}",
+                   f"west flash -d {q(directory / 'build')}"],
         "cmake": [f"cd {q(directory)}", "cmake -B build -DCMAKE_TOOLCHAIN_FILE=arm-none-eabi.cmake -DTFLM_TREE=/path/to/tflm_tree",
                   "cmake --build build"],
         "pico-sdk": [f"cd {q(directory)}", f"cmake -B build {q('-DPICO_BOARD=' + fw.get('pico_board', 'pico'))} "
                      "-DPICO_TFLMICRO_PATH=/path/to/pico-tflmicro", "cmake --build build"],
     }[build_system]
-    return steps + [f"jsqat-embed serial-verify --port PORT --model {q(model_path)} --random 16"]
+    return steps + [f"{q(sys.executable)} -m jsqat_embed serial-verify {q(model_file)} --port PORT --random 16"]
 
 
 def esp_flash_size_mb(board: BoardProfile) -> int:
@@ -383,6 +397,15 @@ def with_manifest(files: dict[str, str], fields: dict) -> dict[str, str]:
     return {**files, MANIFEST: json.dumps(manifest, indent=2) + "\n"}
 
 
+def with_model_file(files: dict[str, str], model_data: bytes) -> dict[str, str | bytes]:
+    """``files`` plus the model the device runs (the encoded one when build compressed it)
+    as ``model.tflite``, named and hashed in the manifest: the file serial-verify needs."""
+    manifest = json.loads(files[MANIFEST])
+    manifest["model_file"] = MODEL_FILE
+    manifest["files"] = dict(sorted({**manifest["files"], MODEL_FILE: _sha256(model_data)}.items()))
+    return {**files, MODEL_FILE: model_data, MANIFEST: json.dumps(manifest, indent=2) + "\n"}
+
+
 def _sha256(text: str | bytes) -> str:
     return hashlib.sha256(text.encode("utf-8") if isinstance(text, str) else text).hexdigest()
 
@@ -408,11 +431,10 @@ def build_project(model_path: Path, board: BoardProfile, output: Path, *, build_
         raise InputDataError(f"--golden {golden}: choose 1 to {MAX_GOLDEN_CASES:,}")
     if not 0 <= seed < 1 << 63:
         raise InputDataError(f"--seed {seed}: choose 0 to 2**63-1")
-    try:
-        data = Path(model_path).read_bytes()
-    except OSError as exc:
-        raise InputDataError(f"cannot read {model_path}: {exc.strerror or exc}") from exc
+    from jsqat_embed.tflite.reader import read_model_file
     from jsqat_embed.verify.support import require_quantized
+
+    data = read_model_file(model_path)
 
     source_model = read_model(data)
     require_quantized(source_model, Path(model_path))
@@ -440,13 +462,15 @@ def build_project(model_path: Path, board: BoardProfile, output: Path, *, build_
             f"the {cases} golden vectors need {golden_bytes:,} bytes of flash and only "
             f"{max(0, fit.flash_capacity - fit.flash_total):,} are left on {board.id}; use --golden {room}"
             if room else f"no flash left on {board.id} for golden vectors ({per_case:,} bytes each)")
-    files = render_project(deployed, board, system, fit, inputs, outputs, source, Path(model_path).stem, used)
+    files = with_model_file(render_project(deployed, board, system, fit, inputs, outputs, source,
+                                           Path(model_path).stem, used), deployed)
     write_project(output, files, force=force)
     outputs_table = [_manifest_entry(_io(i, t)) | {"crc32": f"{crc:08x}"}
                      for (i, t), crc in zip(enumerate(model.outputs), output_crcs(outputs))]
     return BuildResult(output, system, used, fit, sorted(files), cases, output_crcs(outputs),
                        [_manifest_entry(_io(i, t)) for i, t in enumerate(model.inputs)], outputs_table,
-                       _next_steps(system, board, output, c_identifier(Path(model_path).stem, suffix=""), Path(model_path)))
+                       _next_steps(system, board, output, c_identifier(Path(model_path).stem, suffix="") or "jsqat_app",
+                                   (output / MODEL_FILE).absolute()))
 
 
 # --- writing the project without losing anything -----------------------------------
@@ -559,7 +583,10 @@ def write_project(output: Path, files: dict[str, str], *, force: bool = False) -
         for relative, text in files.items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(text)
+            if isinstance(text, bytes):  # the model file
+                target.write_bytes(text)
+            else:
+                target.write_text(text)
         if mode == "replace":
             _replace_generated(output, staging, files)
         else:
@@ -569,12 +596,28 @@ def write_project(output: Path, files: dict[str, str], *, force: bool = False) -
                 if exc.errno in (errno.ENOTEMPTY, errno.EEXIST, errno.ENOTDIR, errno.EISDIR):
                     raise OutputLocationError(f"{output} changed while building (it is no longer absent or empty); "
                                               "nothing was replaced") from exc
-                raise
+                if mode != "empty":
+                    raise
+                _fill_empty(output, staging, files)  # a mount point or a folder we may not replace: fill it
     except OSError as exc:
         raise OutputLocationError(f"cannot write {output}: {exc.strerror or exc}") from exc
     finally:
         if staging.exists():
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _fill_empty(output: Path, staging: Path, files: dict[str, str]) -> None:
+    """Copy the staged project into the empty directory ``output``, each file under a
+    temporary name first, the manifest last (so a partial copy is never taken for a project)."""
+    for name in sorted(files, key=lambda n: n == MANIFEST):
+        target = output / name
+        _check_parents(output, name)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if os.path.lexists(target):
+            raise OutputLocationError(f"{output} changed while building ({name} appeared); nothing more was written")
+        temporary = target.with_name(f".{target.name}.tmp{os.getpid()}")
+        shutil.copyfile(staging / name, temporary)
+        os.replace(temporary, target)
 
 
 def _staging_directory(parent: Path, name: str) -> Path:

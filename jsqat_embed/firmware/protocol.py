@@ -1,17 +1,24 @@
 """Host side of the serial frame protocol (docs/protocol.md; the device side is
 firmware_templates/common/jsqat_core.cc).
 
-Frame: magic ``JSQF`` | version 2 | type | 2 reserved bytes | first 8 bytes of the
+Frame: magic ``JSQF`` | version 3 | type | 2 reserved bytes | first 8 bytes of the
 model's SHA-256 | payload length (uint32 LE) | payload | CRC-32 (zlib's, LE) of
 everything before it. Types: 1 input (host -> device: a tensor list of every model
 input), 2 output (device -> host: uint32 LE microseconds, then a tensor list of
 every model output), 3 error (ASCII text). A tensor list is uint16 count, uint16
 reserved, count x uint32 byte sizes, then the tensors' bytes back to back in the
-model's order. Version 1 (one tensor, bare bytes) is refused by name.
+model's order.
+
+On the wire each frame is one text line, ``JSQ:`` + base64 of the frame + newline:
+7-bit printable ASCII without CR or LF, so a console that translates line endings,
+strips the eighth bit or interleaves its own log lines cannot change a frame
+undetected. Versions 1 and 2 (binary frames on the wire) are recognised and refused by name.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 import select
 import struct
@@ -22,7 +29,8 @@ from dataclasses import dataclass
 from jsqat_embed.errors import InputDataError, JsqatError
 
 MAGIC = b"JSQF"
-VERSION = 2
+VERSION = 3
+LINE_PREFIX = b"JSQ:"
 FRAME_INPUT, FRAME_OUTPUT, FRAME_ERROR = 1, 2, 3
 HEADER = struct.Struct("<4sBBH8sI")
 TRAILER_BYTES = 4
@@ -104,70 +112,201 @@ def decode_tensor_list(payload: bytes) -> list[bytes]:
     return tensors
 
 
-class SerialLink:
-    """A raw serial port (POSIX termios; no third-party dependency) or any file descriptor."""
+def encode_frame_line(frame: bytes) -> bytes:
+    """A frame as it travels: one line of text (``JSQ:`` + base64 + newline)."""
+    return LINE_PREFIX + base64.b64encode(frame) + b"\n"
 
-    def __init__(self, fd: int, owns: bool = True):
-        self.fd = fd
-        self.owns = owns
-        self.buffer = b""
-        self.log: list[str] = []  # text lines the device printed between frames
 
-    @classmethod
-    def open(cls, port: str, baud: int = 115200) -> "SerialLink":
-        import termios
-        import tty
+def decode_frame_line(line: bytes, max_payload: int = 1 << 24) -> Frame:
+    """The frame in one received frame line (prefix included, line ending excluded)."""
+    if not line.startswith(LINE_PREFIX):
+        raise ValueError("not a frame line")
+    try:
+        frame = base64.b64decode(line[len(LINE_PREFIX):], validate=True)
+    except binascii.Error as exc:
+        raise ProtocolError(f"a frame line from the device is not base64 ({exc}): the link dropped or "
+                            "changed characters") from exc
+    if not frame.startswith(MAGIC):
+        raise ProtocolError("a frame line from the device does not hold a frame")
+    decoded, consumed = decode_frame(frame, max_payload)
+    if decoded is None or consumed != len(frame):
+        raise ProtocolError(f"a frame line from the device holds {len(frame)} bytes, not one whole frame")
+    return decoded
 
+
+#: the start of a binary (version 1 or 2) frame: firmware built before frames were text lines
+_BINARY_FRAME_STARTS = (MAGIC + b"\x01", MAGIC + b"\x02")
+
+
+class _FdPort:
+    """A file descriptor as a port (a pty or pipe in tests): no line settings at all."""
+
+    def __init__(self, fd: int, owns: bool):
+        self.fd, self.owns = fd, owns
+
+    def read(self, timeout: float) -> bytes:
+        ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
+        if not ready:
+            return b""
         try:
-            fd = os.open(port, os.O_RDWR | os.O_NOCTTY)
-        except OSError as exc:
-            raise InputDataError(f"cannot open serial port {port}: {exc.strerror or exc}") from exc
-        try:
-            tty.setraw(fd, termios.TCSANOW)  # keep what the device already sent (its boot log)
-            attributes = termios.tcgetattr(fd)
-            speed = getattr(termios, f"B{baud}", None)
-            if speed is None:
-                raise InputDataError(f"unsupported baud rate {baud}")
-            attributes[4] = attributes[5] = speed
-            termios.tcsetattr(fd, termios.TCSANOW, attributes)
-        except termios.error:
-            pass  # a pseudo-terminal or pipe: no line settings to make
-        return cls(fd)
+            chunk = os.read(self.fd, 65536)
+        except OSError as exc:  # EIO: the other side of a pty closed
+            raise ProtocolError(f"the device closed the link ({exc.strerror or exc})") from exc
+        if not chunk:
+            raise ProtocolError("the device closed the link")
+        return chunk
+
+    def write(self, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view):]
 
     def close(self) -> None:
         if self.owns:
             os.close(self.fd)
 
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
 
-    def read_frame(self, timeout: float, max_payload: int = 1 << 24) -> Frame:
-        deadline = time.monotonic() + timeout
+class _PySerialPort:
+    """A serial port through pyserial (POSIX ttys, Windows COM ports, macOS /dev/cu.*)."""
+
+    def __init__(self, serial_port):
+        self.serial = serial_port
+
+    def read(self, timeout: float) -> bytes:
+        import serial
+
+        self.serial.timeout = max(0.0, timeout)
+        try:
+            first = self.serial.read(1)  # waits up to timeout
+            if not first:
+                return b""
+            waiting = self.serial.in_waiting
+            return first + (self.serial.read(waiting) if waiting else b"")
+        except serial.SerialException as exc:
+            raise ProtocolError(f"the serial port failed: {exc}") from exc
+
+    def write(self, data: bytes) -> None:
+        import serial
+
+        try:
+            self.serial.write(data)
+            self.serial.flush()
+        except serial.SerialException as exc:
+            raise ProtocolError(f"the serial port failed: {exc}") from exc
+
+    def close(self) -> None:
+        self.serial.close()
+
+
+class SerialLink:
+    """A serial link to the device: frames as text lines out, frame lines and log lines in.
+
+    ``SerialLink.open`` opens a port with pyserial (raw, 8N1, no flow control, DTR/RTS
+    left as the OS set them so auto-reset circuits do not fire); ``SerialLink(fd)`` wraps
+    any file descriptor.
+    """
+
+    def __init__(self, fd_or_port, owns: bool = True, baud: int | None = None):
+        self.port = _FdPort(fd_or_port, owns) if isinstance(fd_or_port, int) else fd_or_port
+        self.baud = baud  # for wire-time allowances in timeouts; None: as fast as it goes
+        self.buffer = b""
+        self.log: list[str] = []  # text lines the device printed between frames
+        self.bytes_sent = self.bytes_received = 0
+
+    @classmethod
+    def open(cls, port: str, baud: int = 115200) -> "SerialLink":
+        try:
+            import serial
+        except ImportError as exc:  # pragma: no cover - pyserial is a core dependency
+            raise InputDataError("serial-verify needs pyserial: pip install pyserial") from exc
+        device = serial.Serial()
+        device.port, device.baudrate, device.timeout = port, baud, 0
+        device.bytesize, device.parity, device.stopbits = serial.EIGHTBITS, serial.PARITY_NONE, serial.STOPBITS_ONE
+        device.xonxoff = device.rtscts = device.dsrdtr = False
+        # pyserial empties the input buffer on open (POSIX); keep what the device already
+        # sent (its boot log with the self-test verdict, held by a USB CDC port or a pty).
+        device._reset_input_buffer = lambda: None
+        try:
+            device.open()
+        except (serial.SerialException, OSError, ValueError) as exc:
+            reason = getattr(exc, "strerror", None) or str(exc)
+            raise InputDataError(f"cannot open serial port {port}: {reason}"
+                                 + (" (is another program, such as idf.py monitor or a serial monitor, using it?)"
+                                    if "busy" in str(reason).lower() or "access" in str(reason).lower() else "")) from exc
+        return cls(_PySerialPort(device), baud=baud)
+
+    def close(self) -> None:
+        self.port.close()
+
+    def write(self, data: bytes) -> None:
+        """Raw bytes to the device (a frame must go through write_frame)."""
+        self.port.write(data)
+        self.bytes_sent += len(data)
+
+    def write_frame(self, frame: bytes) -> None:
+        """One frame as a text line; the leading newline ends any partial line the device holds."""
+        self.write(b"\n" + encode_frame_line(frame))
+
+    def wire_seconds(self, size: int) -> float:
+        """Time ``size`` bytes take on the wire (10 bits a byte), 0 when the speed is unknown."""
+        return 10 * size / self.baud if self.baud else 0.0
+
+    def _take_lines(self, max_payload: int) -> Frame | None:
+        """Consume whole lines from the buffer: log lines are kept, a frame line is returned."""
         while True:
-            # Text before a frame is the device's log (self-test verdict, errors): keep it.
-            # Without a magic yet, only whole lines are taken (a line may still be arriving;
-            # a magic may be split across reads).
-            start = self.buffer.find(MAGIC)
-            text_end = start if start >= 0 else self.buffer.rfind(b"\n") + 1
-            if text_end:
-                text, self.buffer = self.buffer[:text_end], self.buffer[text_end:]
-                self.log.extend(line.strip() for line in text.decode("ascii", "replace").splitlines() if line.strip())
-            frame, consumed = decode_frame(self.buffer, max_payload)
+            ends = [i for i in (self.buffer.find(b"\n"), self.buffer.find(b"\r")) if i >= 0]
+            if not ends:
+                self._refuse_binary_frames(self.buffer)
+                return None
+            end = min(ends)
+            line, self.buffer = self.buffer[:end], self.buffer[end + 1:]
+            start = line.find(LINE_PREFIX)
+            if start >= 0:
+                if start:  # a log write the console interleaved before the frame on the same line
+                    self._keep_log(line[:start])
+                return decode_frame_line(line[start:], max_payload)
+            self._refuse_binary_frames(line)
+            self._keep_log(line)
+
+    def _keep_log(self, text: bytes) -> None:
+        line = text.decode("ascii", "replace").strip()
+        if line:
+            self.log.append(line)
+
+    @staticmethod
+    def _refuse_binary_frames(data: bytes) -> None:
+        for start in _BINARY_FRAME_STARTS:
+            if start in data:
+                raise ProtocolError(f"the device answered with a binary protocol-version-{start[-1]} frame: its "
+                                    f"firmware was built by an older jsqat-embed; rebuild and flash it")
+
+    def read_frame(self, timeout: float, max_payload: int = 1 << 24, wire: float = 0.0) -> Frame:
+        """The next frame; log lines before it are kept. ``wire``: seconds added to
+        ``timeout`` for the bytes still to cross the link (named apart in the error)."""
+        deadline = time.monotonic() + timeout + wire
+        while True:
+            frame = self._take_lines(max_payload)
             if frame is not None:
-                self.buffer = self.buffer[consumed:]
                 return frame
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise ProtocolError(f"no complete frame from the device within {timeout:.1f} s")
-            ready, _, _ = select.select([self.fd], [], [], remaining)
-            if ready:
-                chunk = os.read(self.fd, 65536)
-                if not chunk:
-                    raise ProtocolError("the device closed the link")
-                self.buffer += chunk
+                raise self._timeout(timeout, wire)
+            chunk = self.port.read(remaining)
+            self.bytes_received += len(chunk)
+            self.buffer += chunk
+
+    def _timeout(self, timeout: float, wire: float) -> ProtocolError:
+        detail = []
+        if self.buffer.startswith(LINE_PREFIX) or LINE_PREFIX in self.buffer:
+            detail.append(f"a frame line was arriving ({len(self.buffer):,} characters so far): "
+                          "give a longer --timeout or a higher --baud")
+        elif self.log:
+            detail.append(f"its last line: {self.log[-1][:120]!r}")
+        else:
+            detail.append("nothing was received: is the firmware flashed and running, the port and --baud right, "
+                          "and no other program (idf.py monitor, a serial monitor) holding the port?")
+        allowance = f" (+ {wire:.1f} s on the wire at {self.baud} baud)" if wire >= 0.05 else ""
+        return ProtocolError(f"no answer from the device within {timeout:.1f} s{allowance}; " + "; ".join(detail))
 
 
 @dataclass
@@ -178,9 +317,16 @@ class DeviceAnswer:
 
 def infer_on_device(link: SerialLink, model_hash: bytes, inputs: list[bytes], output_sizes: list[int],
                     timeout: float = 10.0) -> DeviceAnswer:
-    """Send every input tensor in one frame; the device's answer, every output tensor checked for size."""
-    link.write(encode_frame(FRAME_INPUT, model_hash, encode_tensor_list(inputs)))
-    frame = link.read_frame(timeout, max_payload=MICROSECONDS.size + max(tensor_list_size(output_sizes), 4096))
+    """Send every input tensor in one frame; the device's answer, every output tensor checked for size.
+
+    ``timeout`` is the device's allowance (inference and latency); the time the request
+    and the answer take on the wire at the link's baud rate is added to it.
+    """
+    request = encode_frame(FRAME_INPUT, model_hash, encode_tensor_list(inputs))
+    answer_payload = MICROSECONDS.size + tensor_list_size(output_sizes)
+    link.write_frame(request)
+    wire = link.wire_seconds(len(encode_frame_line(request)) + 1 + 4 * (answer_payload + 24) // 3 + 8)
+    frame = link.read_frame(timeout, max_payload=max(answer_payload, 4096), wire=wire)
     if frame.type == FRAME_ERROR:
         raise ProtocolError(f"device error: {frame.payload.decode('ascii', 'replace')}")
     if frame.type != FRAME_OUTPUT:

@@ -43,7 +43,7 @@ class Code(str):
 
 #: characters a plain value may keep, per language; everything else becomes "_"
 _PLAIN = {
-    "c": re.compile(r"[^A-Za-z0-9 _.,:+=@%-]"),
+    "c": re.compile(r"[^A-Za-z0-9 _.,:+=@-]"),  # no "%": "%:" is a digraph of "#"
     "cmake": re.compile(r"[^A-Za-z0-9_.,:+=@/-]"),
     "kconfig": re.compile(r"[^A-Za-z0-9_.,:+@/-]"),
     "ini": re.compile(r"[^A-Za-z0-9 _.,:+@/^~-]"),
@@ -102,10 +102,11 @@ def c_string(value: str) -> Code:
 
 
 def c_comment(value: str) -> Code:
-    """Text for a ``//`` or ``/* */`` comment: one line, printable ASCII, no ``*/``, ``/*`` or ``\\``."""
+    """Text for a ``//`` or ``/* */`` comment: one line, printable ASCII, no ``*/``, ``/*``,
+    ``\\`` (a line continuation) or ``??`` (``??/`` is a backslash where trigraphs are on)."""
     text = _printable_ascii(value).replace("\\", "/")
-    while "*/" in text or "/*" in text:
-        text = text.replace("*/", "*_/").replace("/*", "/_*")
+    while "*/" in text or "/*" in text or "??" in text:
+        text = text.replace("*/", "*_/").replace("/*", "/_*").replace("??", "?_")
     return Code(text)
 
 
@@ -132,11 +133,6 @@ def cmake_quoted(value: str) -> Code:
     text = _printable_ascii(value)
     text = text.replace("\\", "\\\\").replace('"', '\\"').replace("$", "\\$").replace("@", "\\@")
     return Code('"' + text + '"')
-
-
-def cmake_comment(value: str) -> Code:
-    """Text after ``#`` on one CMake line."""
-    return Code(_printable_ascii(value).replace("[", "_"))
 
 
 def kconfig_string(value: str) -> Code:
@@ -182,7 +178,7 @@ def _shown(value, limit: int = 60) -> str:
 
 FILTERS = {
     "c_string": c_string, "c_comment": c_comment, "c_identifier": c_identifier_checked, "c_header": c_header,
-    "cmake_quoted": cmake_quoted, "cmake_comment": cmake_comment, "kconfig_string": kconfig_string,
+    "cmake_quoted": cmake_quoted, "kconfig_string": kconfig_string,
     "ini_value": ini_value, "ld_symbol": ld_symbol, "ld_comment": ld_comment,
 }
 
@@ -250,13 +246,7 @@ def banner(sha256: str) -> Code:
 
 
 def write_files(directory: Path, files: dict[str, str], *, force: bool = False) -> list[Path]:
-    """Write ``files`` into ``directory`` without losing user data.
-
-    Refuses (OutputLocationError) when the directory cannot be created or
-    written, or when a file would be overwritten without ``force``. Each file
-    is written to a temporary name first and renamed, so an interrupted run
-    never leaves half a file.
-    """
+    """Write ``files`` (names relative to ``directory``) as one group; see :func:`write_group`."""
     directory = Path(directory)
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -264,19 +254,56 @@ def write_files(directory: Path, files: dict[str, str], *, force: bool = False) 
         raise OutputLocationError(f"cannot create output directory {directory}: {exc.strerror or exc}") from exc
     if not os.access(directory, os.W_OK):
         raise OutputLocationError(f"output directory {directory} is not writable")
-    existing = [name for name in files if (directory / name).exists()]
-    if existing and not force:
-        raise OutputLocationError(
-            f"{directory} already has {', '.join(existing)}; pass --force to overwrite (nothing was written)")
-    written = []
-    for name, text in files.items():
-        target = directory / name
-        temporary = target.with_name(f".{target.name}.tmp{os.getpid()}")
+    return write_group({directory / name: text for name, text in files.items()}, force=force)
+
+
+def write_group(files: dict[Path, str | bytes], *, force: bool = False) -> list[Path]:
+    """Write several output files as one group, without losing user data.
+
+    Everything is checked first (an existing file is only replaced with
+    ``force``; a symbolic link, directory or device never is), then every file
+    is written to a temporary name beside its target, and only when all of them
+    are complete are they renamed into place, one quick rename each: an
+    interrupted or failed run leaves the old files (or none), never one new
+    file without its partners and never half a file.
+    """
+    import stat
+
+    targets = [Path(path) for path in files]
+    existing = []
+    for target in targets:
         try:
-            temporary.write_text(text)
-            temporary.replace(target)
+            info = os.lstat(target)
+        except FileNotFoundError:
+            continue
         except OSError as exc:
-            temporary.unlink(missing_ok=True)
-            raise OutputLocationError(f"cannot write {target}: {exc.strerror or exc}") from exc
-        written.append(target)
-    return written
+            raise OutputLocationError(f"cannot write {target}: {exc.strerror or exc} (nothing was written)") from exc
+        if stat.S_ISLNK(info.st_mode):
+            raise OutputLocationError(f"{target} is a symbolic link; it is never replaced (nothing was written)")
+        if not stat.S_ISREG(info.st_mode):
+            raise OutputLocationError(f"{target} is not a regular file; nothing was written")
+        existing.append(target)
+    if existing and not force:
+        names = ", ".join(str(t) for t in existing[:4])
+        raise OutputLocationError(f"{names} already exist{'s' if len(existing) == 1 else ''}; pass --force to "
+                                  "overwrite (nothing was written)")
+    temporaries: list[tuple[Path, Path]] = []
+    try:
+        for target, content in zip(targets, files.values()):
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp{os.getpid()}")
+            temporaries.append((temporary, target))
+            if isinstance(content, str):
+                temporary.write_text(content)
+            else:
+                temporary.write_bytes(content)
+        for temporary, target in temporaries:
+            os.replace(temporary, target)
+    except OSError as exc:
+        failed = exc.filename or "the output"
+        raise OutputLocationError(f"cannot write {failed}: {exc.strerror or exc}") from exc
+    finally:
+        for temporary, _ in temporaries:
+            if os.path.lexists(temporary):
+                os.unlink(temporary)
+    return targets

@@ -4,7 +4,19 @@ One small function per op (the op table, ``jsqat_embed/ops/table.py``, names
 which op uses which), read from TFLM's reference
 kernels (``kernels/*.cc``) and, where they differ, CMSIS-NN's and esp-nn's
 (``kernels/cmsis_nn/*.cc``, ``kernels/esp_nn/*.cc`` in esp-tflite-micro).
-Sizes of TFLM structs come from :mod:`jsqat_embed.memory.tflm_structs` by name.
+Sizes of TFLM structs come from :mod:`jsqat_embed.memory.tflm_structs` by name;
+the kernel libraries' own OpData structs from :data:`LIBRARY_OPDATA`.
+
+The kernel libraries, as the boards' builds link them:
+
+- ``cmsis-nn``: TFLM's ``kernels/cmsis_nn`` over CMSIS-NN (the commit TFLM 90b983c pins)
+  on a core with the DSP extension and without MVE (Cortex-M4, M7, M33), built with GCC
+  as TFLM's Makefile builds it (``KERNELS_OPTIMIZED_FOR_SPEED``). Its scratch sizes are
+  CMSIS-NN's ``*_get_buffer_size`` for that path. Exact (checked under QEMU).
+- ``esp-nn``: esp-tflite-micro 1.4.0's ``kernels/esp_nn`` over esp-nn's generic C
+  (ESP32, ESP32-C3). Exact (checked under QEMU, RV32).
+- ``esp-nn-s3``: the same over esp-nn's ESP32-S3 assembly: scratch rules read from
+  esp-nn's sources, not run here (no Xtensa emulator): bounds.
 
 Builtin params: ``PrepareNodeAndRegistrationDataFromFlatbuffer`` allocates the op's
 params struct with its own alignment. Kernel buffers: ``AllocatePersistentBuffer``
@@ -27,6 +39,34 @@ CMSIS_NN = "cmsis-nn"
 ESP_NN = "esp-nn"  # esp-nn's portable/generic builds (ESP32, ESP32-C3): no conv scratch
 ESP_NN_S3 = "esp-nn-s3"  # esp-nn's ESP32-S3 assembly kernels: large conv scratch
 KERNEL_LIBRARIES = (REFERENCE, CMSIS_NN, ESP_NN, ESP_NN_S3)
+
+#: sizeof of the OpData a kernel library's TFLM wrapper allocates in Init, where it is not the
+#: reference kernel's: (library, op) -> (bytes, kernel source, type). Probed with the target's
+#: compiler from the pinned sources (CMSIS-NN: arm-none-eabi-g++ -mcpu=cortex-m4, TFLM 90b983c;
+#: esp-nn: riscv64-unknown-elf-g++ rv32imac/ilp32, esp-tflite-micro 1.4.0);
+#: tests/memory/test_arena_qemu.py probes them again. Persistent buffers are 16-aligned, so
+#: 60 bytes cost what the reference 56 cost, but 72 for 48 (FULLY_CONNECTED) costs 32 more.
+LIBRARY_OPDATA: dict[tuple[str, str], tuple[int, str, str]] = {
+    (CMSIS_NN, "CONV_2D"): (60, "kernels/cmsis_nn/conv.cc", "OpData"),
+    (CMSIS_NN, "DEPTHWISE_CONV_2D"): (60, "kernels/cmsis_nn/depthwise_conv.cc", "OpData"),
+    (CMSIS_NN, "FULLY_CONNECTED"): (72, "kernels/cmsis_nn/fully_connected.cc", "OpData"),
+    (CMSIS_NN, "ADD"): (60, "kernels/cmsis_nn/add.cc", "OpData"),
+    (CMSIS_NN, "AVERAGE_POOL_2D"): (36, "kernels/cmsis_nn/pooling.cc", "OpData"),
+    (CMSIS_NN, "MAX_POOL_2D"): (36, "kernels/cmsis_nn/pooling.cc", "OpData"),
+    (CMSIS_NN, "SOFTMAX"): (64, "kernels/cmsis_nn/softmax.cc", "CMSISNNSoftmaxParams"),
+    (CMSIS_NN, "SVDF"): (40, "kernels/cmsis_nn/svdf.cc", "CmsisNnOpDataSvdf"),
+    (CMSIS_NN, "TRANSPOSE_CONV"): (76, "kernels/cmsis_nn/transpose_conv.cc", "OpData"),
+    (CMSIS_NN, "UNIDIRECTIONAL_SEQUENCE_LSTM"): (912, "kernels/cmsis_nn/unidirectional_sequence_lstm.cc", "OpData"),
+    (ESP_NN, "CONV_2D"): (60, "kernels/esp_nn/conv.cc", "NodeData"),
+    (ESP_NN, "DEPTHWISE_CONV_2D"): (60, "kernels/esp_nn/depthwise_conv.cc", "NodeData"),
+    (ESP_NN, "SOFTMAX"): (64, "kernels/esp_nn/softmax.cc", "NodeData"),
+}
+
+
+def _opdata(operator: Operator, library: str, reference: Request) -> Request:
+    """The Init buffer: the library's own OpData where it has one, else the reference kernel's."""
+    found = LIBRARY_OPDATA.get((ESP_NN if library == ESP_NN_S3 else library, operator.opcode))
+    return found[0] if found else reference
 
 
 #: a persistent request: a byte count, a struct name, (struct name, count) for an array, or a
@@ -51,29 +91,62 @@ def _channels(operator: Operator, input_index: int = 1) -> int:
 
 
 def _convolution(params: str, channel_axis: int, scratch_rules: dict) -> Callable[[Operator, str], KernelMemory]:
-    """CONV_2D / DEPTHWISE_CONV_2D: OpDataConv, per-channel multiplier and shift arrays, library scratch."""
+    """CONV_2D / DEPTHWISE_CONV_2D: OpDataConv (CMSIS-NN's and esp-nn's wrappers add a scratch
+    index), per-channel multiplier and shift arrays, the library's scratch (esp-nn's generic
+    ``_opt`` kernels ask for none)."""
 
     def memory(operator: Operator, library: str) -> KernelMemory:
         filter_tensor = operator.input(1)
         out_channels = filter_tensor.shape[channel_axis] if filter_tensor is not None else 0
-        result = KernelMemory(params, ["OpDataConv"], [4 * out_channels, 4 * out_channels])
-        if library != REFERENCE:
-            rule = scratch_rules.get(library)
-            result.scratch = rule(operator) if rule else []
-            result.estimated = True
+        result = KernelMemory(params, [_opdata(operator, library, "OpDataConv")], [4 * out_channels, 4 * out_channels])
+        rule = scratch_rules.get(library)
+        if rule is not None:
+            result.scratch = rule(operator)
+        result.estimated = library == ESP_NN_S3
         return result
 
     return memory
 
 
 def fully_connected(operator: Operator, library: str) -> KernelMemory:
-    memory = KernelMemory("TfLiteFullyConnectedParams", ["OpDataFullyConnected"])
+    """FULLY_CONNECTED: OpData; per-channel arrays for a per-channel filter. CMSIS-NN
+    (cmsis_nn/fully_connected.cc) takes an int8 layer whose output has more than two
+    dimensions and whose depth is a multiple of 4 as a 1x1 convolution, and with a
+    per-tensor filter asks for a scratch of per-channel multipliers and shifts
+    (2 x 4 bytes per output channel); its own buffers (arm_fully_connected_s8_get_buffer_size,
+    arm_convolve_1x1_s8_fast_get_buffer_size) are 0 on DSP cores built with GCC."""
+    memory = KernelMemory("TfLiteFullyConnectedParams", [_opdata(operator, library, "OpDataFullyConnected")])
     channels = _channels(operator)
     if channels > 1:  # per-channel quantized filter (TF 2.21 quantizes Dense so)
         memory.prepare = [4 * channels, 4 * channels]
-    if library == CMSIS_NN:
-        # arm_fully_connected_s8_get_buffer_size: 0 on DSP cores for s8; kept exact at 0.
-        memory.estimated = True
+    source, filter_tensor, output = operator.input(0), operator.input(1), operator.outputs[0]
+    if (library == CMSIS_NN and source is not None and source.dtype == "int8" and filter_tensor is not None
+            and filter_tensor.dtype == "int8" and len(output.shape) > 2 and filter_tensor.shape[-1] % 4 == 0
+            and channels <= 1):
+        memory.scratch = [8 * output.shape[-1]]
+    memory.estimated = library == ESP_NN_S3
+    return memory
+
+
+def add(operator: Operator, library: str) -> KernelMemory:
+    """ADD: OpDataAdd (CMSIS-NN's own OpData has the same size; esp-nn's wrapper keeps OpDataAdd)."""
+    return KernelMemory("TfLiteAddParams", [_opdata(operator, library, "OpDataAdd")],
+                        estimated=library == ESP_NN_S3)
+
+
+def pooling(average: bool) -> Callable[[Operator, str], KernelMemory]:
+    """AVERAGE_POOL_2D / MAX_POOL_2D: OpDataPooling. CMSIS-NN's wrapper adds a scratch index
+    and, for an integer average pool, asks for arm_avgpool_s8/s16_get_buffer_size: 4 bytes
+    per channel on DSP cores."""
+
+    def memory(operator: Operator, library: str) -> KernelMemory:
+        result = KernelMemory("TfLitePoolParams", [_opdata(operator, library, "OpDataPooling")],
+                              estimated=library == ESP_NN_S3)
+        source = operator.input(0)
+        if library == CMSIS_NN and average and source is not None and source.dtype in ("int8", "int16"):
+            result.scratch = [4 * operator.outputs[0].shape[3]]
+        return result
+
     return memory
 
 
@@ -83,20 +156,15 @@ def transpose_conv(operator: Operator, library: str) -> KernelMemory:
     int8, int64 for int16), then for an int16 input with an int16 bias its int64 copy."""
     filter_tensor, source, bias, output = operator.input(1), operator.input(2), operator.input(3), operator.outputs[0]
     channels = filter_tensor.shape[0] if filter_tensor is not None else 0
-    memory = KernelMemory("TfLiteTransposeConvParams", ["TransposeConvOpData"], [4 * channels, 4 * channels])
+    memory = KernelMemory("TfLiteTransposeConvParams", [_opdata(operator, library, "TransposeConvOpData")],
+                          [4 * channels, 4 * channels], estimated=library == ESP_NN_S3)
     dtype = source.dtype if source is not None else None
     if dtype == "int8":
-        if library == CMSIS_NN:
-            memory.scratch = _cmsis_transpose_conv_scratch(operator)
-            memory.estimated = True  # CMSIS-NN's OpData differs from the reference one
-        else:
-            memory.scratch = [4 * output.size]
+        memory.scratch = _cmsis_transpose_conv_scratch(operator) if library == CMSIS_NN else [4 * output.size]
     elif dtype == "int16":
         memory.scratch = [8 * output.size]
         if bias is not None and bias.dtype == "int16":
             memory.scratch.append(8 * bias.size)
-        if library == CMSIS_NN:
-            memory.estimated = True
     return memory
 
 
@@ -114,13 +182,20 @@ def _cmsis_transpose_conv_scratch(operator: Operator) -> list[int]:
 
 
 def softmax(operator: Operator, library: str) -> KernelMemory:
-    memory = KernelMemory("TfLiteSoftmaxParams", ["SoftmaxParams"])
-    source = operator.input(0)
+    """SOFTMAX: SoftmaxParams (CMSIS-NN and esp-nn wrap it in a larger struct of the same
+    16-aligned size); int16 lookup tables. esp-nn's wrapper (esp_nn/softmax.cc) asks, for
+    int8 in and out, for esp_nn_get_softmax_scratch_size(dims->data[1], dims->data[2]):
+    4 x ``dims->data[1]`` with the generic kernels, although esp_nn_softmax_s8_opt then writes
+    4 x the *last* dimension into it; on an input whose last dimension exceeds its second
+    (rank > 2) the kernel writes past its scratch (see docs/estimator.md)."""
+    memory = KernelMemory("TfLiteSoftmaxParams", [_opdata(operator, library, "SoftmaxParams")])
+    source, output = operator.input(0), operator.outputs[0]
     if source is not None and source.dtype == "int16":
         memory.prepare = [2 * 513, 2 * 513]  # kInt16LUTArraySize int16 lookup tables
-    if library in (ESP_NN, ESP_NN_S3) and source is not None and source.dtype == "int8":
-        memory.scratch = [4 * source.shape[-1]]  # esp_nn_get_softmax_scratch_size: width * 4
-        memory.estimated = True
+    if (library in (ESP_NN, ESP_NN_S3) and source is not None and source.dtype == "int8"
+            and output.dtype == "int8" and len(source.shape) >= 2):
+        memory.scratch = [4 * source.shape[1]]
+    memory.estimated = library == ESP_NN_S3 or (library == ESP_NN and source is not None and len(source.shape) < 2)
     return memory
 
 
@@ -209,24 +284,34 @@ def _geometry(operator: Operator):
 
 
 def _cmsis_conv_scratch(operator: Operator) -> list[int]:
-    """arm_convolve_wrapper_s8_get_buffer_size on DSP cores: two im2col columns of int16."""
-    (_, _, cin), (kh, kw), _, stride, _, pad = _geometry(operator)
-    source, bias = operator.input(0), operator.input(2)
+    """arm_convolve_wrapper_s8_get_buffer_size on DSP cores with GCC: none for a 1x1 kernel without
+    padding or dilation over all input channels (arm_convolve_1x1_s8_fast asks for 0 outside Arm's
+    compiler), else two im2col columns of int16 (the 1xN and the general kernel alike);
+    arm_convolve_wrapper_s16_get_buffer_size: two columns, asked for only with an int64 bias."""
+    (_, _, cin), (kh, kw), _, _, dilation, pad = _geometry(operator)
+    source, filter_tensor, bias = operator.input(0), operator.input(1), operator.input(2)
     if source is not None and source.dtype == "int16":
-        # arm_convolve_wrapper_s16_get_buffer_size (no MVE); cmsis_nn/conv.cc asks for none with an int32 bias
         return [] if bias is not None and bias.dtype != "int64" else [2 * cin * kw * kh * 2]
-    if kh == kw == 1 and stride == (1, 1) and pad == (0, 0):
-        return []  # arm_convolve_1x1_s8_fast needs none
+    if source is None or source.dtype != "int8":
+        return []
+    if kh == kw == 1 and pad == (0, 0) and dilation == (1, 1) and cin == filter_tensor.shape[3]:
+        return []
     return [2 * ((kh * kw * cin + 3) // 4 * 4) * 2]
 
 
 def _cmsis_depthwise_scratch(operator: Operator) -> list[int]:
-    """arm_depthwise_conv_wrapper_s8_get_buffer_size: none for the 3x3 fast path, else a column of int16."""
-    (_, _, channels), (kh, kw), _, _, _, pad = _geometry(operator)
-    multiplier = operator.options.get("depth_multiplier", 1)
-    if multiplier == 1 and kh == kw == 3 and max(pad) <= 1:
+    """arm_depthwise_conv_wrapper_s8_get_buffer_size on DSP cores (int8 only; cmsis_nn/depthwise_conv.cc
+    asks nothing for int16): for multiplier 1, batch 1 and no dilation, none for 3x3 with padding
+    <= 1, else one column of int16 (arm_depthwise_conv_s8_opt); none otherwise."""
+    (_, _, channels), (kh, kw), (_, _, out_channels), _, dilation, pad = _geometry(operator)
+    source = operator.input(0)
+    if source is None or source.dtype != "int8":
         return []
-    return [2 * kh * kw * channels * multiplier] if multiplier == 1 else []
+    if channels != out_channels or source.shape[0] != 1 or dilation != (1, 1):
+        return []
+    if kh == kw == 3 and max(pad) <= 1:
+        return []
+    return [2 * kh * kw * channels]
 
 
 def _esp_nn_s3_conv_scratch(operator: Operator) -> list[int]:
@@ -318,11 +403,6 @@ convolution_2d = _convolution("TfLiteConvParams", 0, {CMSIS_NN: _cmsis_conv_scra
 depthwise_convolution_2d = _convolution("TfLiteDepthwiseConvParams", 3, {
     CMSIS_NN: _cmsis_depthwise_scratch, ESP_NN_S3: _esp_nn_s3_depthwise_scratch})
 
-#: sizeof(cmsis_nn_lstm_params) on Cortex-M (arm_nn_types.h: 15 int32 + 4 gates of 9 words and a
-#: short enum), rounded up to the 16 bytes one persistent allocation would take
-_CMSIS_LSTM_PARAMS_BOUND = 224
-
-
 def unidirectional_sequence_lstm(operator: Operator, library: str) -> KernelMemory:
     """UNIDIRECTIONAL_SEQUENCE_LSTM (unidirectional_sequence_lstm.cc): OpDataLSTM from Init; Prepare
     asks for no persistent data with per-tensor weights (the only kind TFLM's LSTM reads) and
@@ -337,21 +417,20 @@ def unidirectional_sequence_lstm(operator: Operator, library: str) -> KernelMemo
     units = hidden.shape[1] if hidden is not None and len(hidden.shape) >= 2 else 0
     cell_bytes = cell.itemsize if cell is not None else 2
     scratch = batch * units * cell_bytes
-    memory = KernelMemory("TfLiteUnidirectionalSequenceLSTMParams", ["OpDataLSTM"], scratch=[scratch] * 4)
+    memory = KernelMemory("TfLiteUnidirectionalSequenceLSTMParams", [_opdata(operator, library, "OpDataLSTM")],
+                          scratch=[scratch] * 4, estimated=library == ESP_NN_S3)
     integer = cell is not None and cell.dtype == "int16" and source is not None and source.dtype in ("int8", "int16")
     if library == CMSIS_NN and integer:
-        bias_bytes = 4 if source.dtype == "int8" else 8
-        # One OpData (OpDataLSTM + cmsis_nn_lstm_params) is bounded by two 16-aligned blocks.
-        memory.prepare = [_CMSIS_LSTM_PARAMS_BOUND] + [units * bias_bytes] * 8
+        memory.prepare = [units * (4 if source.dtype == "int8" else 8)] * 8
         memory.scratch = [scratch] * 3
-        memory.estimated = True
     return memory
 
 
 def svdf(operator: Operator, library: str) -> KernelMemory:
     """SVDF (svdf.cc, svdf_common.cc): OpDataSvdf; scratch of batch x filters int32 (and batch x
     units int32 for the integer kernel). The state is a variable tensor (the tail's variables)."""
-    memory = KernelMemory("TfLiteSVDFParams", ["OpDataSvdf"])
+    memory = KernelMemory("TfLiteSVDFParams", [_opdata(operator, library, "OpDataSvdf")],
+                          estimated=library == ESP_NN_S3)
     source, feature = operator.input(0), operator.input(1)
     if source is None or feature is None or len(source.shape) != 2 or not feature.shape:
         return memory
@@ -360,8 +439,6 @@ def svdf(operator: Operator, library: str) -> KernelMemory:
     memory.scratch = [4 * batch * filters]
     if source.dtype == "int8":
         memory.scratch.append(4 * batch * (filters // rank))
-    if library == CMSIS_NN:
-        memory.estimated = True  # cmsis_nn/svdf.cc: its own OpData, kernel-sum buffers (esp-nn has no SVDF)
     return memory
 
 

@@ -8,12 +8,17 @@ can say "TFLM runs this; the emulator does not". The consistency test
 docs' support table (docs/ops.md) is generated from this table by
 ``scripts/gen_op_docs.py``.
 
-Code sizes: "measured" figures are .text of TFLM on Cortex-M4F (-Os, gc-sections,
-newlib-nano) from shared/TFLM_NOTES.md; others are estimates taken from the
-measured op whose code has the same shape, named in the source.
+Code sizes: every op TFLM links is measured by ``scripts/measure_code_size.py``
+(jsqat_embed/memory/code_sizes.py: text + data on Cortex-M4F as the generated CMake
+project links it, reference kernels and CMSIS-NN), and ``_table`` puts those figures
+(what linking the op alone adds) in place of the ones written here, which stay as the
+fallback for an op the measurement does not reach: earlier .text figures
+(shared/TFLM_NOTES.md) or estimates taken from the op whose code has the same shape.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 from jsqat_embed.memory import kernel_memory as km
 from jsqat_embed.ops import checks
@@ -40,12 +45,25 @@ QUANTIZE_CODE = like("QUANTIZE", 5_408)
 COPY_CODE = like("RESHAPE-style data movement", 4_000)
 
 
+def _measured_code(name: str) -> CodeSize | None:
+    try:
+        from jsqat_embed.memory.code_sizes import OPS as MEASURED
+    except ImportError:
+        return None
+    figures = MEASURED.get(name, {})
+    if "reference" not in figures:
+        return None
+    reference = figures["reference"][0]
+    return CodeSize(reference, figures.get("cmsis-nn", (reference,))[0], "measured")
+
+
 def _table(*descriptors: OpDescriptor) -> dict[str, OpDescriptor]:
     table: dict[str, OpDescriptor] = {}
     for descriptor in descriptors:
         if descriptor.name in table:
             raise ValueError(f"op {descriptor.name} is in the table twice")
-        table[descriptor.name] = descriptor
+        code = _measured_code(descriptor.name)
+        table[descriptor.name] = dataclasses.replace(descriptor, code=code) if code else descriptor
     return table
 
 
@@ -100,7 +118,7 @@ OPS: dict[str, OpDescriptor] = _table(
     # -- elementwise arithmetic ----------------------------------------------------------
     OpDescriptor("ADD", "AddAdd", measured(12_512, 14_432), options="AddOptions",
                  tflm_dtypes=("float32", "int8", "int16", "int32"), checks=(checks.quantized_io,),
-                 kernel="add", dtypes=("int8", "int16", "float32", "int32"), memory=km.simple("TfLiteAddParams", "OpDataAdd")),
+                 kernel="add", dtypes=("int8", "int16", "float32", "int32"), memory=km.add),
     OpDescriptor("SUB", "AddSub", ADD_CODE, options="SubOptions", tflm_dtypes=("float32", "int8", "int16", "int32"),
                  checks=(checks.quantized_io,), kernel="sub", dtypes=("int8", "int16", "float32"),
                  memory=km.simple("TfLiteSubParams", "OpDataSub")),
@@ -123,10 +141,10 @@ OPS: dict[str, OpDescriptor] = _table(
     # -- pooling and reductions -----------------------------------------------------------
     OpDescriptor("AVERAGE_POOL_2D", "AddAveragePool2D", measured(5_536, 6_144), options="Pool2DOptions",
                  tflm_dtypes=("float32", "int8", "int16"), checks=(checks.quantized_io,),
-                 kernel="average_pool_2d", dtypes=INTEGER, memory=km.simple("TfLitePoolParams", "OpDataPooling")),
+                 kernel="average_pool_2d", dtypes=INTEGER, memory=km.pooling(average=True)),
     OpDescriptor("MAX_POOL_2D", "AddMaxPool2D", measured(5_664, 6_336), options="Pool2DOptions",
                  tflm_dtypes=("float32", "int8", "int16"), checks=(checks.quantized_io,),
-                 kernel="max_pool_2d", dtypes=INTEGER, memory=km.simple("TfLitePoolParams", "OpDataPooling")),
+                 kernel="max_pool_2d", dtypes=INTEGER, memory=km.pooling(average=False)),
     OpDescriptor("L2_POOL_2D", "AddL2Pool2D", like("AVERAGE_POOL_2D", 5_536), options="Pool2DOptions"),
     OpDescriptor("MEAN", "AddMean", measured(8_416), options="ReducerOptions", tflm_dtypes=("float32", "int8", "int16"),
                  kernel="mean", dtypes=INTEGER, memory=km.reduce("TfLiteReducerParams")),

@@ -42,12 +42,7 @@ def read_model(source: str | os.PathLike | bytes | bytearray | memoryview, name:
         label = name or "model"
     else:
         path = Path(source)
-        try:
-            data = path.read_bytes()
-        except IsADirectoryError as exc:
-            raise ModelFormatError(f"{path}: is a directory, not a .tflite file") from exc
-        except OSError as exc:
-            raise ModelFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+        data = read_model_file(path)
         label = name or path.stem
     try:
         return _read(data, label)
@@ -57,6 +52,33 @@ def read_model(source: str | os.PathLike | bytes | bytearray | memoryview, name:
         raise ModelFormatError(f"{source}: {exc}") from exc
     except (RecursionError, MemoryError, OverflowError, ValueError) as exc:
         raise ModelFormatError(f"{label}: malformed model ({type(exc).__name__}: {exc})") from exc
+
+
+#: A flatbuffer's 32-bit offsets reach 2 GiB at most; a larger file is not a model.
+MAX_MODEL_FILE_BYTES = 1 << 31
+
+
+def read_model_file(path: str | os.PathLike) -> bytes:
+    """The bytes of a model file. Only a regular file of at most 2 GiB is read: a FIFO
+    would block forever and a device such as /dev/zero never ends."""
+    import stat
+
+    path = Path(path)
+    try:
+        info = path.stat()
+        if stat.S_ISDIR(info.st_mode):
+            raise ModelFormatError(f"{path}: is a directory, not a .tflite file")
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFormatError(f"{path}: not a regular file (a FIFO, device or socket is not read as a model)")
+        if info.st_size > MAX_MODEL_FILE_BYTES:
+            raise ModelFormatError(f"{path}: {info.st_size:,} bytes, more than a .tflite flatbuffer can address")
+        with open(path, "rb", opener=lambda name, flags: os.open(name, flags | getattr(os, "O_NONBLOCK", 0))) as file:
+            data = file.read(MAX_MODEL_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ModelFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
+    if len(data) > MAX_MODEL_FILE_BYTES:
+        raise ModelFormatError(f"{path}: more than {MAX_MODEL_FILE_BYTES:,} bytes; not a .tflite flatbuffer")
+    return data
 
 
 def _read(data: bytes, label: str) -> Model:

@@ -142,6 +142,8 @@ def test_dev_zero_is_refused_not_read_without_end(tmp_path, command):
     (["compress", DEMO, "-o", "{tmp}/c.tflite", "--method", "zip"], "--method 'zip'"),
     (["compress", DEMO, "-o", DEMO, "--force"], "is the input model"),
     (["fit-check", DEMO, "-b", "no-such-board"], "unknown board"),
+    (["fit-check", DEMO, "-b", "a" * 5000], "unknown board 'aaaa"),
+    (["fit-check", DEMO, "-b", "nano\n\x1b[2J"], "unknown board 'nano\\n\\x1b[2J'"),
     (["fit-check", DEMO, "-b", "pico", "--plot", "{tmp}/x.bogus"], "--plot"),
 ])
 def test_usage_and_value_errors_are_one_line(tmp_path, arguments, message):
@@ -256,3 +258,22 @@ def test_a_fifo_board_file_is_refused(tmp_path):
     fifo = tmp_path / "b.toml"
     os.mkfifo(fifo)
     one_line_exit_2(["fit-check", DEMO, "--board-file", fifo], "not a regular file")
+
+
+def test_an_unexpected_exception_is_one_line_naming_a_bug(monkeypatch):
+    """A bug (not a bad input) is still one line, exit 70, with where it happened;
+    JSQAT_DEBUG=1 lets the traceback through."""
+    import jsqat_embed.boards as boards
+
+    def broken():
+        raise TypeError("unsupported operand")
+
+    monkeypatch.setattr(boards, "list_boards", broken)
+    monkeypatch.delenv("JSQAT_DEBUG", raising=False)
+    result = runner.invoke(create_app(), ["boards"])
+    assert result.exit_code == 70 and result.output.count("\n") == 1
+    assert result.output.startswith("error: internal error at test_hostile_inputs.py:")
+    assert "(TypeError: unsupported operand); this is a bug in jsqat-embed" in result.output
+    monkeypatch.setenv("JSQAT_DEBUG", "1")
+    result = runner.invoke(create_app(), ["boards"])
+    assert isinstance(result.exception, TypeError)

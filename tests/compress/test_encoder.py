@@ -46,6 +46,7 @@ def test_compressed_model_is_bit_identical_in_tflm_and_emulator(name):
     biggest = max(chosen, key=lambda c: c.dense_bytes)
     assert biggest.sparsity == pytest.approx(target, abs=0.02)
     assert {op.opcode for op in read_model(compressed).operators} >= {"TFLM_DECODE"}
+    assert any(c.method == "huffman" for c in chosen), "pruned weights: Huffman should win somewhere"
 
     inputs = random_inputs(Emulator(data), 8, seed=3)
     original = run_reference("tflm", data, inputs)
@@ -74,8 +75,11 @@ def test_compressed_model_is_bit_identical_in_tflm_and_emulator(name):
 
 def test_model_without_weight_ops_is_left_as_it_is():
     data = keras_model_tflite("grid-add-v3", CASES["add"]).read_bytes()
-    compressed, report = compress_model(data)
+    compressed, report = compress_model(data, lean=False)
     assert compressed == data and not report.compressed
+    # lean, it is only rewritten when that is smaller
+    lean, report = compress_model(data)
+    assert not report.compressed and len(lean) <= len(data)
 
 
 def test_already_compressed_model_is_refused():

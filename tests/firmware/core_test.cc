@@ -83,7 +83,7 @@ int main() {
   const size_t size = jsqat::EncodeFrame(jsqat::kFrameInput, jsqat::kModelHash, payload, sizeof(payload), buffer,
                                          sizeof(buffer));
   Check(size == jsqat::kFrameOverheadBytes + sizeof(payload), "frame size");
-  Check(buffer[4] == 2 && jsqat::kFrameVersion == 2, "protocol version 2");
+  Check(buffer[4] == 3 && jsqat::kFrameVersion == 3, "protocol version 3");
   jsqat::Frame frame;
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameOk, "decode ok");
   Check(frame.payload_size == sizeof(payload) && std::memcmp(frame.payload, payload, sizeof(payload)) == 0,
@@ -101,6 +101,44 @@ int main() {
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadMagic, "bad magic");
   Check(jsqat::EncodeFrame(jsqat::kFrameInput, jsqat::kModelHash, payload, sizeof(payload), buffer, 40) == 0,
         "encode refuses a small buffer");
+
+  // Frame lines: base64 as RFC 4648 spells it (its test vector "foobar"), read back byte by
+  // byte through CR LF, log lines and 7-bit-safe text; bad text and overlong lines refused.
+  {
+    static uint8_t text[256];
+    static size_t text_used = 0;
+    text_used = 0;
+    auto collect = [](const uint8_t* data, size_t n) {
+      for (size_t i = 0; i < n && text_used < sizeof(text); ++i) text[text_used++] = data[i];
+    };
+    const uint8_t foobar[] = {'f', 'o', 'o', 'b', 'a', 'r', 'f'};
+    jsqat::WriteFrameLine(foobar, 7, collect);
+    Check(text_used == 4 + 12 + 1 && std::memcmp(text, "JSQ:Zm9vYmFyZg==\n", text_used) == 0, "frame line text");
+    uint8_t decoded[16];
+    jsqat::FrameLineReader reader(decoded, sizeof(decoded));
+    const char* stream = "boot log JSQ:AAAA\r\nJSQ:Zm9vYmFyZg==\r\n";
+    jsqat::LineStatus last = jsqat::kLineBusy;
+    int frames = 0;
+    for (const char* c = stream; *c; ++c) {
+      last = reader.Push(static_cast<uint8_t>(*c));
+      if (last == jsqat::kLineFrame) ++frames;
+    }
+    Check(frames == 1 && reader.size() == 7 && std::memcmp(decoded, foobar, 7) == 0, "frame line read back");
+    const char* bad = "JSQ:Zm9v*mFy\n";
+    for (const char* c = bad; *c; ++c) last = reader.Push(static_cast<uint8_t>(*c));
+    Check(last == jsqat::kLineBadText, "a frame line with a foreign character is refused");
+    const char* odd = "JSQ:Zm9vY\n";
+    for (const char* c = odd; *c; ++c) last = reader.Push(static_cast<uint8_t>(*c));
+    Check(last == jsqat::kLineBadText, "a frame line cut inside a base64 group is refused");
+    jsqat::FrameLineReader small(decoded, 3);
+    int too_long = 0;
+    for (const char* c = "JSQ:Zm9vYmFy\nJSQ:Zm9v\n"; *c; ++c) {
+      last = small.Push(static_cast<uint8_t>(*c));
+      too_long += last == jsqat::kLineTooLong;
+      if (last == jsqat::kLineFrame) frames = 100 + static_cast<int>(small.size());
+    }
+    Check(too_long == 1 && frames == 103 && std::memcmp(decoded, "foo", 3) == 0, "an overlong line is refused once");
+  }
 
   // Tensor lists: round trip of three tensors, and each way one can be wrong.
   const size_t sizes[3] = {5, 0, 3};

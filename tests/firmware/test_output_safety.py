@@ -229,3 +229,21 @@ def test_cli_build_refusals_are_one_line_and_exit_2(tmp_path, small_model):
     result = runner.invoke(create_app(), ["build", str(small_model), "-b", "pico", "-o", str(tmp_path / "x"),
                                           "--golden", "100000000"])
     assert result.exit_code == 2 and result.output == "error: --golden 100000000: choose 1 to 10,000\n"
+
+
+def test_an_empty_directory_that_cannot_be_renamed_over_is_filled(tmp_path, monkeypatch):
+    """A mount point (or a folder we may not replace) cannot be renamed over: the project
+    is copied into it instead, the manifest last."""
+    import errno
+
+    out = tmp_path / "mnt"
+    out.mkdir()
+
+    def busy(source, target):
+        raise OSError(errno.EBUSY, "Device or resource busy", str(target))
+
+    monkeypatch.setattr(project.os, "rename", busy)
+    files = _project()
+    write_project(out, files)
+    assert _tree(out) == files
+    assert [p.name for p in tmp_path.iterdir()] == ["mnt"]

@@ -53,6 +53,7 @@ def test_render_every_template_for_every_board(tmp_path, small_model, board_id, 
     result = build_project(small_model, board, out, build_system=system, golden=2, force=False)
     files = {p.relative_to(out).as_posix(): p for p in out.rglob("*") if p.is_file()}
     assert set(files) == set(result.files)
+    assert files.pop("model.tflite").read_bytes()[4:8] == b"TFL3"  # the model the device runs, for serial-verify
     for name, path in files.items():
         text = path.read_text()
         assert "{{" not in text and "{%" not in text, f"{name}: unrendered template syntax"
@@ -184,7 +185,8 @@ def test_cli_build_prints_next_steps_and_json(tmp_path, small_model):
     result = runner.invoke(create_app(), ["build", str(small_model), "--board", "esp32s3", "-o", str(tmp_path / "a"),
                                           "--golden", "2"])
     assert result.exit_code == 0, result.output
-    assert "idf.py set-target esp32s3 build flash monitor" in result.output
+    assert "  idf.py set-target esp32s3\n  idf.py -p PORT build flash\n" in result.output
+    assert f" -m jsqat_embed serial-verify {tmp_path / 'a' / 'model.tflite'} --port PORT --random 16" in result.output
     result = runner.invoke(create_app(), ["build", str(small_model), "--board", "pico", "-o", str(tmp_path / "b"),
                                           "--golden", "2", "--json"])
     assert result.exit_code == 0, result.output
@@ -291,7 +293,7 @@ def test_multi_io_golden_vectors_and_crcs_equal_tflm(tmp_path, make_model):
     header = (out / "src" / "golden_data.h").read_text()
     assert "kExpectedOutputCrc[kOutputCount] = { " + ", ".join(f"0x{c:08x}u" for c in expected_crcs) + " };" in header
     manifest = json.loads((out / "jsqat_project.json").read_text())
-    assert manifest["protocol_version"] == 2
+    assert manifest["protocol_version"] == 3
     assert manifest["expected_output_crc32"] == [f"{c:08x}" for c in expected_crcs]
     assert [(t["dtype"], t["bytes"]) for t in manifest["outputs"]] == \
         [(str(o.dtype), o.nbytes // 4) for o in reference.outputs]

@@ -30,7 +30,7 @@ from tests.firmware.io_models import float_model, multi_io_model
 
 def test_frame_layout_and_round_trip():
     frame = protocol.encode_frame(protocol.FRAME_INPUT, b"\x01" * 8, b"abc")
-    assert frame[:4] == b"JSQF" and frame[4] == 2 and frame[5] == 1
+    assert frame[:4] == b"JSQF" and frame[4] == 3 and frame[5] == 1
     assert struct.unpack_from("<I", frame, 16)[0] == 3
     assert struct.unpack_from("<I", frame, len(frame) - 4)[0] == zlib.crc32(frame[:-4])
     decoded, used = protocol.decode_frame(b"noise\n" + frame + b"rest")
@@ -52,7 +52,7 @@ def test_incomplete_and_corrupt_frames():
 def test_a_version_1_frame_names_old_firmware():
     old = bytearray(protocol.encode_frame(protocol.FRAME_OUTPUT, bytes(8), b"xyz"))
     old[4] = 1
-    with pytest.raises(protocol.ProtocolError, match=r"version 1, expected 2 \(firmware built by an older"):
+    with pytest.raises(protocol.ProtocolError, match=r"version 1, expected 3 \(firmware built by an older"):
         protocol.decode_frame(bytes(old))
 
 
@@ -73,10 +73,12 @@ def test_tensor_list_layout_and_round_trip():
 
 
 class FakeDevice(threading.Thread):
-    """The firmware's serial loop, in Python, on the master side of a pty."""
+    """The firmware's serial loop, in Python, on the master side of a pty: log lines, and
+    frame lines (``JSQ:`` + base64) in and out, read the way jsqat_core.cc reads them."""
 
     def __init__(self, fd: int, model_bytes: bytes, corrupt_sample: int | None = None, corrupt_output: int = 0,
-                 wrong_hash: bool = False, drop_last_output: bool = False):
+                 wrong_hash: bool = False, drop_last_output: bool = False, chatty: bool = False,
+                 binary_version: int | None = None, silent: bool = False):
         super().__init__(daemon=True)
         self.fd = fd
         self.emulator = Emulator(model_bytes)
@@ -86,6 +88,10 @@ class FakeDevice(threading.Thread):
         self.corrupt_sample = corrupt_sample
         self.corrupt_output = corrupt_output
         self.drop_last_output = drop_last_output
+        self.chatty = chatty  # log lines before, between and on the same line as its answers
+        self.binary_version = binary_version  # answer as firmware from before text lines did
+        self.silent = silent  # never answers
+        self.received = b""
 
     def answer(self, payload: bytes, sample: int) -> bytes:
         tensors = protocol.decode_tensor_list(payload)
@@ -101,7 +107,21 @@ class FakeDevice(threading.Thread):
         body = struct.pack("<I", 1234 + sample) + protocol.encode_tensor_list([bytes(o) for o in outputs])
         return protocol.encode_frame(protocol.FRAME_OUTPUT, self.hash, body)
 
+    def send(self, frame: bytes) -> None:
+        if self.binary_version is not None:
+            frame = bytearray(frame)
+            frame[4] = self.binary_version
+            os.write(self.fd, bytes(frame))
+            return
+        line = protocol.encode_frame_line(frame)
+        if self.chatty:  # a log write landing just before the frame, on its line
+            line = b"I (1234) wifi: still here " + line
+        os.write(self.fd, line)
+        if self.chatty:
+            os.write(self.fd, b"\x1b[0;32mI (1250) main: answered\x1b[0m\r\n")
+
     def run(self):
+        os.write(self.fd, b"ESP-ROM:esp32c3-api1-20210207\r\nrst:0x1 (POWERON)\r\n" if self.chatty else b"")
         os.write(self.fd, b"jsqat: self-test PASS 8/8 bit-exact\r\n")
         buffer, sample = b"", 0
         while True:
@@ -111,13 +131,17 @@ class FakeDevice(threading.Thread):
                 return
             if not chunk:
                 return
+            self.received += chunk
             buffer += chunk
             while True:
-                frame, used = protocol.decode_frame(buffer)
-                buffer = buffer[used:]
-                if frame is None:
+                ends = [i for i in (buffer.find(b"\n"), buffer.find(b"\r")) if i >= 0]
+                if not ends:
                     break
-                os.write(self.fd, self.answer(frame.payload, sample))
+                line, buffer = buffer[:min(ends)], buffer[min(ends) + 1:]
+                if not line.startswith(protocol.LINE_PREFIX) or self.silent:
+                    continue
+                frame = protocol.decode_frame_line(line)
+                self.send(self.answer(frame.payload, sample))
                 sample += 1
 
 
@@ -134,11 +158,19 @@ def _pty_device(model_path, **kwargs):
     return master, slave, os.ttyname(slave)  # the host opens the slave, as it would /dev/ttyACM0
 
 
-def _serial_verify(model_path, *args, **device_options):
+def _serial_verify(model_path, *args, console: dict | None = None, **device_options):
+    """serial-verify MODEL --port PTY against a fake device; with ``console``, through a
+    TranslatingConsole (tests/firmware/console.py) made with those options."""
+    from tests.firmware.console import TranslatingConsole
+
     master, slave, name = _pty_device(model_path, **device_options)
+    relay = TranslatingConsole(name, **console) if console is not None else None
     try:
-        return CliRunner().invoke(create_app(), ["serial-verify", "--port", name, "--model", str(model_path), *args])
+        return CliRunner().invoke(create_app(), ["serial-verify", str(model_path),
+                                                 "--port", relay.port if relay else name, *args])
     finally:
+        if relay:
+            relay.close()
         os.close(slave)
 
 
@@ -149,6 +181,107 @@ def test_serial_verify_against_an_honest_device(model_path):
     assert data["bit_exact"] == 5 and data["samples"] == 5
     assert data["device_latency_us"]["min"] == 1234
     assert any("self-test PASS" in line for line in data["device_log"])
+
+
+def test_frame_lines_are_printable_7_bit_text_without_line_endings():
+    frame = protocol.encode_frame(protocol.FRAME_OUTPUT, bytes(range(8)), bytes(range(256)) * 3)
+    line = protocol.encode_frame_line(frame)
+    assert line.startswith(b"JSQ:") and line.endswith(b"\n") and line.count(b"\n") == 1
+    assert b"\r" not in line and all(32 < byte < 127 for byte in line[:-1])
+    assert protocol.decode_frame_line(line[:-1]).payload == bytes(range(256)) * 3
+    damaged = line[:40] + b"*" + line[41:-1]
+    with pytest.raises(protocol.ProtocolError, match="not base64"):
+        protocol.decode_frame_line(damaged)
+    flipped = line[:40] + (b"A" if line[40:41] != b"A" else b"B") + line[41:-1]
+    with pytest.raises(protocol.ProtocolError, match="CRC"):
+        protocol.decode_frame_line(flipped)
+
+
+def test_the_console_really_translates(tmp_path):
+    """The TranslatingConsole is a real termios translation: LF out becomes CR LF at the
+    device, CR in becomes LF at the host, and bytes lose their eighth bit (7-bit)."""
+    from tests.firmware.console import TranslatingConsole
+
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    relay = TranslatingConsole(os.ttyname(slave), seven_bit=True)
+    host = os.open(relay.port, os.O_RDWR | os.O_NOCTTY)
+    try:
+        os.write(host, b"a\nb")
+        assert _read_exactly(master, 4) == b"a\r\nb"
+        os.write(master, b"c\rd\xe9")
+        assert _read_exactly(host, 4) == b"c\nd\x69"
+    finally:
+        os.close(host)
+        relay.close()
+        os.close(slave)
+        os.close(master)
+
+
+def _read_exactly(fd: int, size: int, timeout: float = 5.0) -> bytes:
+    import select
+
+    data = b""
+    while len(data) < size:
+        ready, _, _ = select.select([fd], [], [], timeout)
+        assert ready, f"only {data!r} arrived"
+        data += os.read(fd, size - len(data))
+    return data
+
+
+@pytest.mark.parametrize("seven_bit", [False, True], ids=["crlf", "crlf-7bit"])
+def test_serial_verify_through_a_console_that_translates_line_endings(seven_bit):
+    """ONLCR both ways and ICRNL (and ISTRIP): every byte value in the tensors still arrives."""
+    path = multi_io_model()
+    result = _serial_verify(path, "--random", "6", "--json", console={"seven_bit": seven_bit})
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["bit_exact"] == 6 and data["samples"] == 6
+    assert "jsqat: self-test PASS 8/8 bit-exact" in data["device_log"]
+
+
+def test_serial_verify_with_a_chatty_boot_log_and_interleaved_log_lines(model_path):
+    result = _serial_verify(model_path, "--random", "3", "--json", console={"seven_bit": True}, chatty=True)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["bit_exact"] == 3
+    assert data["device_log"][:3] == ["ESP-ROM:esp32c3-api1-20210207", "rst:0x1 (POWERON)",
+                                      "jsqat: self-test PASS 8/8 bit-exact"]
+    assert data["device_log"].count("I (1234) wifi: still here") == 3
+
+
+def test_serial_verify_names_firmware_that_speaks_binary_frames(model_path):
+    result = _serial_verify(model_path, "--random", "1", "--timeout", "5", binary_version=2)
+    assert result.exit_code == 2
+    assert ("error: sample 0 (0 of 1 answered): the device answered with a binary protocol-version-2 frame: "
+            "its firmware was built by an older jsqat-embed; rebuild and flash it") in result.output
+
+
+def test_serial_verify_times_out_cleanly(model_path):
+    import time
+
+    started = time.monotonic()
+    result = _serial_verify(model_path, "--random", "2", "--timeout", "1", "--baud", "115200", silent=True)
+    assert time.monotonic() - started < 15
+    assert result.exit_code == 2
+    size = Emulator(model_path).inputs[0].nbytes  # request line + answer line, 10 bits a byte
+    request = len(protocol.encode_frame_line(protocol.encode_frame(1, bytes(8), protocol.encode_tensor_list([bytes(size)]))))
+    answer = 4 * (4 + protocol.tensor_list_size([Emulator(model_path).outputs[0].nbytes]) + 24) // 3 + 8
+    wire = 10 * (request + 1 + answer) / 115200
+    assert result.output == (f"error: sample 0 (0 of 2 answered): no answer from the device within 1.0 s "
+                             f"(+ {wire:.1f} s on the wire at 115200 baud); "
+                             "its last line: 'jsqat: self-test PASS 8/8 bit-exact'\n")
+
+
+def test_serial_verify_still_takes_the_deprecated_model_option(model_path):
+    master, slave, name = _pty_device(model_path)
+    try:
+        result = CliRunner().invoke(create_app(), ["serial-verify", "--port", name, "--model", str(model_path),
+                                                   "--random", "2", "--json"])
+    finally:
+        os.close(slave)
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["bit_exact"] == 2
 
 
 def test_serial_verify_catches_one_wrong_byte(model_path):
@@ -164,8 +297,8 @@ def test_serial_verify_refuses_a_device_running_another_model(model_path):
 
 
 def test_serial_verify_names_a_missing_port(model_path, tmp_path):
-    result = CliRunner().invoke(create_app(), ["serial-verify", "--port", str(tmp_path / "ttyNONE"), "--model",
-                                               str(model_path)])
+    result = CliRunner().invoke(create_app(), ["serial-verify", str(model_path), "--port",
+                                               str(tmp_path / "ttyNONE")])
     assert result.exit_code == 2 and "cannot open serial port" in result.output
 
 

@@ -3,10 +3,16 @@
 - The firmware's own C++ with newlib semihosting: the same unit tests as on the host
   (CRC, framing, tensor lists, self-test PASS/FAIL on the real golden vectors of one-
   and several-input/output models), cross-compiled and run on the target instruction set.
-- The whole generated application linked with TFLM (opt-in: TFLM's sources): its boot
-  self-test, and its serial console: the generated cmake project's sources, with UART
-  platform hooks for the board (qemu/platform_mps2_uart.cc), run under QEMU with UART0 on
-  a pseudo-terminal, and ``jsqat-embed serial-verify`` talks to it over that port.
+- The whole generated application linked with TFLM (tests/tflm_targets.py: the pinned
+  sources beside the project): its boot self-test, and its serial console: the generated
+  cmake project's sources, with UART platform hooks for the board
+  (qemu/platform_mps2_uart.cc), run under QEMU with UART0 on a pseudo-terminal, and
+  ``jsqat-embed serial-verify`` talks to it over that port.
+- The generated CMake project itself, configured and built by cmake with
+  ``-Wall -Wextra -Werror`` on its sources, linked with TFLM's reference kernels and with
+  CMSIS-NN, booted under QEMU: its self-test passes, and the linked image's flash use
+  (text + data) is within 10 % of fit-check's estimate (runtime code + model) plus the
+  golden vectors, for models of different op mixes.
 """
 
 from __future__ import annotations
@@ -62,22 +68,23 @@ def test_core_unit_tests_pass_on_cortex_m4_under_qemu(tmp_path, make_model):
     assert run.returncode == 0 and "PASS: 0 failure(s)" in run.stdout, run.stdout + run.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("encoding", ["dense", "pruned"])
 def test_generated_application_self_test_passes_on_cortex_m4_with_tflm(tmp_path, encoding):
     """The whole generated application (model arrays, resolver, arena sized by the estimator,
     golden vectors, self-test) linked with TFLM built for Cortex-M4, run under QEMU. Opt-in:
     needs TFLM's sources (tests/tflm_targets.py)."""
     from jsqat_embed.training.zoo import pruned_zoo_model
-    from tests.tflm_targets import CORTEX_M4, link_for_qemu, run_qemu, tflm_library_or_skip
+    from tests.tflm_targets import CORTEX_M4, link_for_qemu, run_qemu, tflm_build_or_skip
 
-    tflm, library = tflm_library_or_skip(CORTEX_M4)
+    build = tflm_build_or_skip(CORTEX_M4)
     model = pruned_zoo_model("mobilenetv2", size=96, alpha=0.35, sparsity=0.7)
     out = tmp_path / "fw"
     result = build_project(model, load_board("rpi-pico"), out, build_system="cmake", encoding=encoding, golden=3)
     assert result.encoding.startswith(encoding)
     src = out / "src"
     sources = [p for p in sorted(src.glob("*.cc")) if p.name != "main.cc"] + [HERE / "qemu" / "app_main.cc"]
-    elf = link_for_qemu(CORTEX_M4, tflm, library, sources, tmp_path / "app.elf", include=[src])
+    elf = link_for_qemu(build, sources, tmp_path / "app.elf", include=[src])
     run = run_qemu(CORTEX_M4, elf, tmp_path, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0 and "self-test PASS 3/3 bit-exact" in log, log[-3000:]
@@ -108,18 +115,19 @@ def _build_or_skip(path: Path, out: Path, **options):
         pytest.skip(f"the emulator cannot compute golden vectors for {path.name}: {exc}"[:300])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make_model", _multi_io_models())
 def test_multi_io_application_self_test_passes_on_cortex_m4_with_tflm(tmp_path, make_model):
     """Every input tensor copied in, every output tensor compared, one CRC per output:
     the generated application with TFLM for Cortex-M4, under QEMU. Opt-in (TFLM's sources)."""
-    from tests.tflm_targets import CORTEX_M4, link_for_qemu, run_qemu, tflm_library_or_skip
+    from tests.tflm_targets import CORTEX_M4, link_for_qemu, run_qemu, tflm_build_or_skip
 
-    tflm, library = tflm_library_or_skip(CORTEX_M4)
+    build = tflm_build_or_skip(CORTEX_M4)
     out = tmp_path / "fw"
     result = _build_or_skip(make_model(), out, golden=3)
     src = out / "src"
     sources = [p for p in sorted(src.glob("*.cc")) if p.name != "main.cc"] + [HERE / "qemu" / "app_main.cc"]
-    elf = link_for_qemu(CORTEX_M4, tflm, library, sources, tmp_path / "app.elf", include=[src])
+    elf = link_for_qemu(build, sources, tmp_path / "app.elf", include=[src])
     run = run_qemu(CORTEX_M4, elf, tmp_path, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 0 and "self-test PASS 3/3 bit-exact" in log, log[-3000:]
@@ -182,21 +190,22 @@ class QemuBoard:
 def uart_board(tmp_path_factory):
     """The two-input/two-output model's generated cmake project (its main.cc and platform
     file included) with UART hooks, linked with TFLM for Cortex-M4 and booted under QEMU."""
-    from tests.tflm_targets import CORTEX_M4, link_for_qemu, tflm_library_or_skip
+    from tests.tflm_targets import CORTEX_M4, link_for_qemu, tflm_build_or_skip
 
-    tflm, library = tflm_library_or_skip(CORTEX_M4)
+    build = tflm_build_or_skip(CORTEX_M4)
     tmp = tmp_path_factory.mktemp("uart")
     model = _keras_multi_io()
     result = build_project(model, load_board("rpi-pico"), tmp / "fw", build_system="cmake", golden=3)
     src = tmp / "fw" / "src"
     sources = sorted(src.glob("*.cc")) + [HERE / "qemu" / "platform_mps2_uart.cc"]
     assert {p.name for p in sources} >= {"main.cc", "jsqat_platform_cortex_m.cc", "jsqat_app.cc"}
-    elf = link_for_qemu(CORTEX_M4, tflm, library, sources, tmp / "app.elf", include=[src])
+    elf = link_for_qemu(build, sources, tmp / "app.elf", include=[src])
     board = QemuBoard(elf)
     yield board, model, result
     board.close()
 
 
+@pytest.mark.slow
 def test_serial_verify_against_the_generated_firmware_under_qemu(uart_board):
     """The real console: serial-verify sends every input tensor over the emulated board's
     UART and compares every output tensor the firmware's TFLM computes with the emulator's."""
@@ -207,7 +216,7 @@ def test_serial_verify_against_the_generated_firmware_under_qemu(uart_board):
     from jsqat_embed.cli.main import create_app
 
     board, model, result = uart_board
-    run = CliRunner().invoke(create_app(), ["serial-verify", "--port", board.port, "--model", str(model),
+    run = CliRunner().invoke(create_app(), ["serial-verify", str(model), "--port", board.port,
                                             "--random", "6", "--seed", "4", "--timeout", "120", "--json"])
     assert run.exit_code == 0, run.output
     data = json.loads(run.output)
@@ -219,6 +228,7 @@ def test_serial_verify_against_the_generated_firmware_under_qemu(uart_board):
     assert data["device_latency_us"]["min"] > 0
 
 
+@pytest.mark.slow
 def test_the_generated_firmware_names_what_is_wrong_with_a_request(uart_board):
     """Error frames from the real firmware: wrong model, wrong tensor count or size, protocol version 1."""
     import hashlib
@@ -242,13 +252,191 @@ def test_the_generated_firmware_names_what_is_wrong_with_a_request(uart_board):
         old = bytearray(protocol.encode_frame(protocol.FRAME_INPUT, model_hash, bytes(sum(sizes))))
         old[4] = 1
         old[-4:] = zlib.crc32(bytes(old[:-4])).to_bytes(4, "little")
-        link.write(bytes(old))
+        link.write_frame(bytes(old))
         frame = link.read_frame(60)
         assert frame.type == protocol.FRAME_ERROR
-        assert frame.payload == b"protocol version 1 is not supported (this firmware speaks 2)"
+        assert frame.payload == b"protocol version 1 is not supported (this firmware speaks 3)"
+        # a binary (version 2) frame is not a frame line: skipped, as any line not starting "JSQ:"
+        link.write(b"\n" + protocol.encode_frame(protocol.FRAME_INPUT, model_hash, bytes(4)) + b"\n")
+        link.write(b"JSQ:not*base64\n")
+        assert link.read_frame(60).payload == b"frame line is not base64"
         # and it still answers a good request afterwards
         answer = protocol.infer_on_device(link, model_hash, [bytes(n) for n in sizes],
                                           [t["bytes"] for t in result.outputs], timeout=60)
         assert [len(o) for o in answer.outputs] == [t["bytes"] for t in result.outputs]
     finally:
         link.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seven_bit", [False, True], ids=["crlf", "crlf-7bit"])
+def test_serial_verify_through_a_console_that_translates_line_endings_under_qemu(uart_board, seven_bit):
+    """The same firmware behind a terminal that turns LF into CR LF towards the device and
+    CR into LF towards the host (ONLCR, ICRNL; ISTRIP too: 7 bits), as ESP-IDF's and
+    pico-sdk's consoles do: every answer still bit-exact."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from jsqat_embed.cli.main import create_app
+    from tests.firmware.console import TranslatingConsole
+
+    board, model, result = uart_board
+    console = TranslatingConsole(board.port, seven_bit=seven_bit)
+    try:
+        run = CliRunner().invoke(create_app(), ["serial-verify", str(model), "--port", console.port,
+                                                "--random", "8", "--seed", "11", "--timeout", "120", "--json"])
+    finally:
+        console.close()
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.output)
+    assert data["samples"] == 8 and data["bit_exact"] == 8
+
+
+@pytest.fixture(scope="module")
+def image_board(tmp_path_factory):
+    """A one-image-input classifier with a 96x96x3 int8 input (27,648 bytes a frame, the
+    size whose binary frames a translating console corrupted), linked and booted as uart_board."""
+    from tests.tflm_targets import CORTEX_M4, link_for_qemu, tflm_build_or_skip
+
+    build = tflm_build_or_skip(CORTEX_M4)
+    tmp = tmp_path_factory.mktemp("uart-image")
+    model = zoo_model("resnet_style", size=96)
+    build_project(model, load_board("rpi-pico"), tmp / "fw", build_system="cmake", golden=2, ignore_fit=True)
+    src = tmp / "fw" / "src"
+    sources = sorted(src.glob("*.cc")) + [HERE / "qemu" / "platform_mps2_uart.cc"]
+    elf = link_for_qemu(build, sources, tmp / "app.elf", include=[src])
+    board = QemuBoard(elf)
+    yield board, model
+    board.close()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("translating", [False, True], ids=["raw", "crlf-7bit"])
+def test_serial_verify_sends_images_to_the_generated_firmware_under_qemu(image_board, translating, tmp_path):
+    """The repository's real H&E tiles (3 of samples/: ~7 s each under QEMU), preprocessed
+    as verify --images, through the emulated board's UART, plain and behind a translating
+    7-bit console."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from jsqat_embed.cli.main import create_app
+    from tests.firmware.console import TranslatingConsole
+
+    board, model = image_board
+    tiles = sorted((Path(__file__).resolve().parents[2] / "samples").glob("*.png"))
+    chosen = tiles[:3] if not translating else tiles[-3:]
+    samples = tmp_path / "tiles"
+    samples.mkdir()
+    for tile in chosen:
+        shutil.copyfile(tile, samples / tile.name)
+    console = TranslatingConsole(board.port, seven_bit=True) if translating else None
+    try:
+        run = CliRunner().invoke(create_app(), ["serial-verify", str(model), "--port",
+                                                console.port if console else board.port,
+                                                "--images", str(samples), "--timeout", "120", "--json"])
+    finally:
+        if console:
+            console.close()
+    assert run.exit_code == 0, run.output
+    data = json.loads(run.output)
+    assert len(chosen) == 3 and data["samples"] == 3 and data["bit_exact"] == 3
+
+
+# -- the generated CMake project, built by cmake, under QEMU -----------------------------------
+
+#: corpus models of different op mixes (and sizes, from 2.7 KB to 300 KB of model)
+CMAKE_MODELS = ("hello_world_int8", "micro_speech_quantized", "kws_ref_model", "person_detect",
+                "pretrainedResnet_quant", "keyword_scrambled", "trained_lstm_int8")
+FLASH_TOLERANCE = 0.10
+FLASH_RESULTS = Path(__file__).resolve().parents[2] / ".cache" / "tflm" / "flash-results.jsonl"
+
+
+def build_cmake_project(project: Path, build_dir: Path, tflm_build) -> Path:
+    """The generated CMake project configured as its next steps say (toolchain file, TFLM_TREE),
+    against the already compiled TFLM of the same tree and options, with its sources under
+    -Werror, QEMU's startup code as the board's sources and mps2-an386's linker script; returns
+    the linked executable."""
+    from tests.tflm_targets import QEMU_DIR, configure_cmake
+
+    configure_cmake(project, build_dir, tflm_build.tree, f"-DTFLM_LIBRARY={tflm_build.library}",
+                    "-DJSQAT_WARNINGS_AS_ERRORS=ON", f"-DJSQAT_BOARD_SOURCES={QEMU_DIR / 'startup.c'}",
+                    f"-DJSQAT_LINKER_SCRIPT={QEMU_DIR / 'mps2_an386.ld'}",
+                    f"-DCMAKE_EXE_LINKER_FLAGS=--specs=rdimon.specs -L{QEMU_DIR} -Wl,-Map={build_dir / 'app.map'}")
+    built = subprocess.run(["cmake", "--build", str(build_dir), "-j", str(os.cpu_count() or 2)],
+                           capture_output=True, text=True)
+    assert built.returncode == 0, (built.stdout + built.stderr)[-4000:]
+    name = re.search(r"project\((\w+)", (project / "CMakeLists.txt").read_text()).group(1)
+    return build_dir / name
+
+
+def boot_until(elf: Path, pattern: str, timeout: float = 300) -> str:
+    """Boot ``elf`` on QEMU's mps2-an386 (semihosting log on stdout) until a line matching
+    ``pattern`` appears; the firmware then serves its serial loop forever, so QEMU is stopped."""
+    process = subprocess.Popen(["qemu-system-arm", "-M", "mps2-an386", "-nographic", "-semihosting-config",
+                                "enable=on,target=native", "-kernel", str(elf)],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    text, deadline = b"", time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if ready:
+                chunk = os.read(process.stdout.fileno(), 4096)
+                if not chunk:
+                    break
+                text += chunk
+                if re.search(pattern.encode(), text):
+                    break
+    finally:
+        process.kill()
+        process.wait()
+    return text.decode(errors="replace")
+
+
+def linked_flash(elf: Path) -> int:
+    """text + data of the linked image (the mps2 script keeps rodata in .text)."""
+    sizes = subprocess.run(["arm-none-eabi-size", "-B", str(elf)], capture_output=True, text=True, check=True)
+    text, data, _ = (int(v) for v in sizes.stdout.splitlines()[1].split()[:3])
+    return text + data
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("library", ["reference", "cmsis-nn"])
+@pytest.mark.parametrize("name", CMAKE_MODELS)
+def test_generated_cmake_project_builds_with_werror_boots_passes_and_fits_its_flash_estimate(tmp_path, library, name):
+    import json
+
+    from tests.corpus_models import CORPUS
+    from tests.tflm_targets import CORTEX_M4, cmake_board, tflm_build_or_skip
+
+    tflm_build = tflm_build_or_skip(CORTEX_M4, library)
+    board = cmake_board(library)
+    golden = 2
+    result = build_project(CORPUS / f"{name}.tflite", board, tmp_path / "fw", build_system="cmake", golden=golden,
+                           force=True)
+    elf = build_cmake_project(tmp_path / "fw", tmp_path / "build", tflm_build)
+    log = boot_until(elf, r"self-test (PASS|FAIL)[^\n]*\n")
+    assert f"self-test PASS {golden}/{golden} bit-exact" in log and f"outputs crc32 {result.crc_text}," in log, log[-3000:]
+
+    linked = linked_flash(elf)
+    golden_bytes = golden * (sum(t["bytes"] for t in result.inputs) + sum(t["bytes"] for t in result.outputs))
+    estimate = result.fit.runtime.total + result.fit.model_bytes + golden_bytes
+    FLASH_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    with open(FLASH_RESULTS, "a") as results:
+        results.write(json.dumps({"library": library, "model": name, "linked": linked, "estimate": estimate,
+                                  "runtime": result.fit.runtime.total, "model_bytes": result.fit.model_bytes,
+                                  "golden_bytes": golden_bytes, "ops": result.fit.runtime.ops}) + "\n")
+    assert abs(estimate - linked) <= FLASH_TOLERANCE * linked, (
+        f"{library} {name}: linked {linked:,} B, estimated {estimate:,} B (runtime {result.fit.runtime.total:,} + "
+        f"model {result.fit.model_bytes:,} + golden {golden_bytes:,})")
+
+
+def test_esp_idf_projects_pin_esp_nn_to_its_bit_exact_requantization(tmp_path):
+    """The esp-nn build checked under QEMU (tests/tflm_targets.py) has no CONFIG_NN_SKIP_NUDGE;
+    the generated ESP-IDF project pins it off, so a board runs what was checked."""
+    model = Path(__file__).resolve().parents[1] / "corpus" / "hello_world_int8.tflite"
+    build_project(model, load_board("esp32c3"), tmp_path / "fw", build_system="esp-idf", golden=1)
+    lines = (tmp_path / "fw" / "sdkconfig.defaults").read_text().splitlines()
+    assert "# CONFIG_NN_SKIP_NUDGE is not set" in lines and "CONFIG_NN_OPTIMIZED=y" in lines
+    assert not any(line.startswith("CONFIG_NN_SKIP_NUDGE=") for line in lines)

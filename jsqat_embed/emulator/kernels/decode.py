@@ -213,19 +213,24 @@ def huffman_decode(stream: np.ndarray, ancillary: np.ndarray, count: int, owner:
         bad |= (value & found_bit) == 0
     bad |= starts + reach > readable
     residual = (value >> shift) & 0xF
-    following = (starts + consumed + np.minimum(width, residual)).tolist()
-    bad_list = bad.tolist()
+    following = np.minimum(starts + consumed + np.minimum(width, residual), readable)
+    # position ``readable`` (past the stream) is a dead end that keeps pointing at itself
+    following = np.append(following, readable).tolist()
+    bad = np.append(bad, True)
 
-    chain = []
+    chain = [0] * count
     position = 0
-    for _ in range(count):
-        if position >= readable or bad_list[position]:
-            raise ModelFormatError(
-                f"{owner}: Huffman element {len(chain)} at stream bit {position} reads past the stream's "
-                f"{readable} bits or past the {table.size}-entry table")
-        chain.append(position)
+    for element in range(count):  # the one sequential part: each element starts where the last one ended
+        chain[element] = position
         position = following[position]
-    return (value[np.asarray(chain)] & value_mask).astype(np.uint32)
+    chain = np.asarray(chain)
+    broken = np.flatnonzero(bad[chain])
+    if broken.size:
+        element = int(broken[0])
+        raise ModelFormatError(
+            f"{owner}: Huffman element {element} at stream bit {int(chain[element])} reads past the stream's "
+            f"{readable} bits or past the {table.size}-entry table")
+    return (value[chain] & value_mask).astype(np.uint32)
 
 
 KERNEL = Decode

@@ -4,8 +4,8 @@
 //   reads model.tflite and input.bin (samples one after another; per sample every input
 //   tensor's bytes, in order) from the working directory; reports what
 //   RecordingMicroAllocator records and the arena the plain MicroInterpreter uses; invokes
-//   once per sample and writes every output tensor's bytes, sample after sample, to
-//   output.bin.
+//   once per sample (after Reset(): each sample from the initial state) and writes every
+//   output tensor's bytes, sample after sample, to output.bin.
 // The resolver registers every op of jsqat-embed's op table (tflm_check_ops.h, generated).
 // The figures are printed here rather than by TFLM (MicroPrintf), which builds made with
 // TF_LITE_STRIP_ERROR_STRINGS (the generated CMake project) compile out.
@@ -77,7 +77,10 @@ int main() {
   }
   const tflite::Model* model = tflite::GetModel(model_data);
   static tflite::MicroMutableOpResolver<kJsqatCheckOpCount> resolver;
-  AddJsqatCheckOps(resolver);
+  if (const int failed = AddJsqatCheckOps(resolver)) {
+    std::printf("jsqat-check: %d of %u ops could not be registered\n", failed, kJsqatCheckOpCount);
+    return 1;
+  }
 
   std::memset(arena, 0, kArenaBytes);
   {
@@ -113,6 +116,13 @@ int main() {
   }
   const size_t samples = input_size / sample_bytes;
   for (size_t sample = 0; sample < samples; ++sample) {
+    // Each sample from the state after AllocateTensors, as the emulator and the wheel's runs
+    // take it: variable tensors (SVDF, LSTM state) and stateful kernels (the signal library's
+    // noise estimates) start over.
+    if (sample > 0 && interpreter.Reset() != kTfLiteOk) {
+      std::printf("jsqat-check: Reset failed\n");
+      return 1;
+    }
     size_t offset = sample * sample_bytes;
     for (size_t i = 0; i < interpreter.inputs_size(); ++i) {
       TfLiteTensor* tensor = interpreter.input(i);
