@@ -23,6 +23,8 @@ def build_command(
     force: bool = typer.Option(False, "--force", help="Replace a project jsqat-embed built in the output directory "
                                "(only its unchanged generated files; your other files stay). Files and links are never replaced."),
     ignore_fit: bool = typer.Option(False, "--ignore-fit", help="Build even if the model or the golden vectors do not fit the board."),
+    keep_memory_plan: bool = typer.Option(False, "--keep-memory-plan", help="Deploy the model's own operator order "
+                                          "and TFLM's plan, even where `optimize-memory` finds a smaller arena."),
     json_output: bool = typer.Option(False, "--json", help="Print a JSON document."),
 ) -> None:
     """Compress if needed, fit-check, compute golden outputs with the emulator and render the project."""
@@ -36,7 +38,7 @@ def build_command(
         try:
             result = build_project(model, profile, output, build_system=build_system, encoding=encoding,
                                    golden=golden, golden_images=golden_images, seed=seed, force=force,
-                                   ignore_fit=ignore_fit)
+                                   ignore_fit=ignore_fit, optimize_memory=not keep_memory_plan)
         except DoesNotFitError as exc:
             if json_output:
                 print_json({"error": str(exc), "fits": False})

@@ -415,10 +415,34 @@ def _encoding_summary(encoding: str, model: Model) -> str:
     return encoding if not decodes else f"{encoding}, {decodes} DECODE operators"
 
 
+def _with_smaller_arena(data: bytes, board: BoardProfile, used: str) -> tuple[bytes, str]:
+    """The model rewritten with a smaller arena for ``board`` (fast heuristics), or as it is."""
+    from jsqat_embed.errors import UnsupportedModelError
+    from jsqat_embed.memory.arena import DEFAULT_TFLM_VERSION, HOST, HOST_TFLM_VERSION
+    from jsqat_embed.memory.optimize import optimize_memory, reordered
+    from jsqat_embed.tflite.writer import write_model
+
+    model = read_model(data)
+    host = board.tflm_runtime == "python-wheel"
+    try:
+        plan = optimize_memory(model, HOST if host else board.target, board.kernel_library, recording_allocator=host,
+                               tflm_version=HOST_TFLM_VERSION if host else DEFAULT_TFLM_VERSION, time_limit=5.0,
+                               exact=False)
+    except UnsupportedModelError:  # control flow, or a plan the file already carries: keep it
+        return data, used
+    if plan.arena.total >= plan.baseline.total:
+        return data, used
+    return write_model(reordered(model, plan.order, plan.offsets)), (
+        f"{used}, offline memory plan (arena {plan.baseline.total:,} -> {plan.arena.total:,} B)")
+
+
 def build_project(model_path: Path, board: BoardProfile, output: Path, *, build_system: str | None = None,
                   encoding: str = "auto", golden: int = 8, golden_images: Path | None = None, seed: int = 0,
-                  force: bool = False, ignore_fit: bool = False) -> BuildResult:
+                  force: bool = False, ignore_fit: bool = False, optimize_memory: bool = True) -> BuildResult:
     """Build a firmware project in ``output``.
+
+    ``optimize_memory`` deploys the model with an operator order and offline memory plan that give
+    this board a smaller arena, when the search finds one (``jsqat-embed optimize-memory``).
 
     ``force`` lets a project that jsqat-embed built in ``output`` before be
     replaced (only its generated files; see the module docstring);
@@ -443,8 +467,18 @@ def build_project(model_path: Path, board: BoardProfile, output: Path, *, build_
 
         require_image_input(source_model, "--golden-images")
     deployed, used = encode_model(data, board, encoding)
+    if optimize_memory:
+        deployed, used = _with_smaller_arena(deployed, board, used)
     model = read_model(deployed)
     fit = fit_board(model, board)
+    if not fit.fits and optimize_memory and encoding == "auto" and used != "dense":
+        # The arena may have been the blocker: the dense model with a smaller plan may fit where an
+        # encoding (whose decoded tensors add to the arena) does not.
+        dense, dense_used = _with_smaller_arena(data, board, "dense")
+        dense_model = read_model(dense)
+        dense_fit = fit_board(dense_model, board)
+        if dense_fit.fits:
+            deployed, used, model, fit = dense, dense_used, dense_model, dense_fit
     if not fit.fits and not ignore_fit:
         raise DoesNotFitError(f"{Path(model_path).name} ({used}) does not fit {board.id}: " + "; ".join(fit.reasons))
     if golden_images is None:

@@ -13,6 +13,7 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from typer.testing import CliRunner
 
@@ -76,3 +77,32 @@ def test_arduino_next_steps_name_the_board_fqbn_and_absolute_sketch(tmp_path, mo
     assert words[words.index("--fqbn") + 1] == "arduino:mbed_nano:nano33ble"
     sketch = words[-1]
     assert os.path.isabs(sketch) and os.path.isfile(os.path.join(sketch, os.path.basename(sketch) + ".ino"))
+
+
+def test_build_deploys_a_smaller_memory_plan_when_the_arena_is_what_fails(tmp_path):
+    """vww_96_int8 on a Nano with 127 KiB of RAM: TFLM's own plan does not fit, the rewritten file does,
+    and the project holds that file (same outputs in TFLM, the offline plan in its metadata)."""
+    import numpy as np
+
+    from jsqat_embed.tflite import read_model
+    from jsqat_embed.verify.references import run_reference
+
+    repo = Path(__file__).resolve().parents[2]
+    model = repo / "tests" / "corpus" / "vww_96_int8.tflite"
+    board = tmp_path / "tight.toml"
+    board.write_text((repo / "boards" / "arduino-nano-33-ble-sense.toml").read_text()
+                     .replace('id = "arduino-nano-33-ble-sense"', 'id = "tight"').replace("size_bytes = 262144", "size_bytes = 130000"))
+    out = tmp_path / "project"
+    result = CliRunner().invoke(create_app(), ["build", str(model), "--board", "nano33ble", "--board-file", str(board),
+                                               "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "offline memory plan" in result.output
+    deployed = out / "model.tflite"
+    assert "OfflineMemoryAllocation" in read_model(deployed).metadata
+    rng = np.random.default_rng(5)
+    inputs = [rng.integers(-128, 127, size=(4, 96, 96, 3), endpoint=True).astype(np.int8)]
+    before, after = run_reference("tflm", model, inputs), run_reference("tflm", deployed, inputs)
+    assert before.ok and after.ok and np.array_equal(before.outputs[0], after.outputs[0])
+    kept = CliRunner().invoke(create_app(), ["build", str(model), "--board", "nano33ble", "--board-file", str(board),
+                                             "-o", str(tmp_path / "kept"), "--keep-memory-plan"])
+    assert kept.exit_code == 1 and "does not fit" in kept.output
