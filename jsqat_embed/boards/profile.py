@@ -259,6 +259,11 @@ def _one_line(value) -> str:
     return " ".join(str(value).split())
 
 
+def _named(value: str) -> str:
+    """A name from the file as is when it is short, printable text; else :func:`_shown`."""
+    return value if value.isprintable() and 0 < len(value) <= 40 else _shown(value, 40)
+
+
 def _shown(value, limit: int = 60) -> str:
     """``repr(value)`` cut to ``limit`` characters: hostile values stay one short line."""
     text = repr(value)
@@ -291,7 +296,7 @@ def _parse(data: dict, path: Path) -> BoardProfile:
             raise BoardProfileError(f"{context}: a region name is a letter, then up to 31 letters, digits, "
                                     "'-' or '_' (it becomes a linker-script symbol)")
         if region["kind"] not in REGION_KINDS:
-            raise BoardProfileError(f"{context}: kind {region['kind']!r} is not one of {', '.join(REGION_KINDS)}")
+            raise BoardProfileError(f"{context}: kind {_shown(region['kind'])} is not one of {', '.join(REGION_KINDS)}")
         if region["size_bytes"] <= 0:
             raise BoardProfileError(f"{context}: size_bytes must be positive, got {region['size_bytes']}")
         if region["size_bytes"] > MAX_REGION_BYTES:
@@ -329,13 +334,13 @@ def _parse(data: dict, path: Path) -> BoardProfile:
     abi = board.get("abi") or default_abi(board["pointer_bits"], board["core"])
     if ABIS.get(abi) != board["pointer_bits"]:
         allowed = ", ".join(name for name, bits in ABIS.items() if bits == board["pointer_bits"])
-        raise BoardProfileError(f"{where}: abi {abi!r} does not fit pointer_bits {board['pointer_bits']}; use {allowed}")
+        raise BoardProfileError(f"{where}: abi {_shown(abi)} does not fit pointer_bits {board['pointer_bits']}; use {allowed}")
     if board["kernel_library"] not in KERNEL_LIBRARIES:
         raise BoardProfileError(
-            f"{where}: kernel_library {board['kernel_library']!r} is not one of {', '.join(KERNEL_LIBRARIES)}")
+            f"{where}: kernel_library {_shown(board['kernel_library'])} is not one of {', '.join(KERNEL_LIBRARIES)}")
     runtime = board.get("tflm_runtime", "firmware")
     if runtime not in RUNTIMES:
-        raise BoardProfileError(f"{where}: tflm_runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        raise BoardProfileError(f"{where}: tflm_runtime {_shown(runtime)} is not one of {', '.join(RUNTIMES)}")
     for key in ("clock_mhz", "int8_macs_per_cycle"):
         if not math.isfinite(board[key]):
             raise BoardProfileError(f"{where}: {key} must be a finite number, got {board[key]}")
@@ -359,7 +364,7 @@ def _parse(data: dict, path: Path) -> BoardProfile:
     unknown_systems = [b for b in board["build_systems"] if b not in BUILD_SYSTEMS]
     if unknown_systems:
         raise BoardProfileError(
-            f"{where}: build_systems {', '.join(unknown_systems)} not among {', '.join(BUILD_SYSTEMS)}")
+            f"{where}: build_systems {', '.join(_named(b) for b in unknown_systems[:5])} not among {', '.join(BUILD_SYSTEMS)}")
     aliases = board.get("aliases", [])
     if not all(isinstance(a, str) and a for a in aliases) or len(aliases) > MAX_LIST_ITEMS:
         raise BoardProfileError(f"{where}: aliases must be a list of at most {MAX_LIST_ITEMS} names")
@@ -420,7 +425,7 @@ def _check_firmware_value(key: str, value: str, context: str) -> None:
 def _check_table(table: dict, schema: dict, context: str) -> dict:
     unknown = set(table) - set(schema)
     if unknown:
-        names = ", ".join(k if k.isprintable() and len(k) <= 40 else _shown(k, 40) for k in sorted(unknown)[:5])
+        names = ", ".join(_named(k) for k in sorted(unknown)[:5])
         raise BoardProfileError(f"{context}: unknown key(s) {names}; allowed: {', '.join(schema)}")
     for key, (kind, required) in schema.items():
         if key not in table:

@@ -3,8 +3,8 @@ campaign (issue 14) is refused by the loader with one line naming the file and t
 and a property-based fuzz over board files finds nothing but a profile or that error.
 
 The renderer does not rely on these checks alone: tests/firmware/test_escaping.py feeds
-the same values to it directly. A longer fuzz run: JSQAT_FUZZ_EXAMPLES=100000 (see
-docs/firmware.md)."""
+the same values to it directly. The long fuzz run: JSQAT_FUZZ_EXAMPLES=50000 (50,000
+per fuzz test; see docs/firmware.md)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import math
 import os
 import re
 import shlex
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from jsqat_embed.errors import BoardProfileError, JsqatError
 from tests.boards.test_profile import GOOD
 
 FIRMWARE = GOOD + '\n[firmware]\ncpu_flags = "-mcpu=cortex-m4 -mthumb"\n'
+GOOD_DOCUMENT = tomllib.loads(GOOD)
 FUZZ_EXAMPLES = int(os.environ.get("JSQAT_FUZZ_EXAMPLES", "200"))
 
 
@@ -210,8 +212,6 @@ def _near(value, mode: str):
 def board_documents(draw):
     """The GOOD board (with a [firmware] table) with one to three keys set to values near
     their own or to anything (some keys new)."""
-    import tomllib
-
     document = tomllib.loads(FIRMWARE)
     for _ in range(draw(st.integers(1, 3))):
         where = draw(st.sampled_from(["board", "regions", "firmware"]))
@@ -263,6 +263,7 @@ def render_for_fuzz():
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(document=board_documents())
 @example(document={"board": {"id": "x"}, "regions": []})
+@example(document={"board": {**GOOD_DOCUMENT["board"], "build_systems": ["\n"]}, "regions": GOOD_DOCUMENT["regions"]})
 def test_fuzz_structured_board_files(tmp_path, render_for_fuzz, document):
     path = tmp_path / "fuzz.toml"
     path.write_text(_toml(document))
