@@ -8,6 +8,9 @@ PYTHON ?= python3
 # Pinned sources of TFLM, CMSIS-NN, esp-nn and esp-tflite-micro for the QEMU tests
 # (tests/tflm_targets.py); a clone without them skips those tests with the reason.
 THIRD_PARTY ?= ../shared/third_party
+# Which models the per-model QEMU matrix runs: "ci" (the corpus, the whole CNNs and a third of the op
+# grid: keeps CI within its time) or "all" (make test QEMU_MODELS=all; results in docs/estimator.md).
+QEMU_MODELS ?= ci
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -42,7 +45,8 @@ toolchains:
 test: setup toolchains
 	@if [ -d "$(THIRD_PARTY)/tflite-micro" ]; then echo "QEMU tests: pinned sources in $(THIRD_PARTY)"; \
 	else echo "QEMU tests will be skipped: no pinned sources in $(THIRD_PARTY) (set THIRD_PARTY=...)"; fi
-	JSQAT_THIRD_PARTY="$(abspath $(THIRD_PARTY))" TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -rs
+	JSQAT_QEMU_MODELS="$(QEMU_MODELS)" JSQAT_THIRD_PARTY="$(abspath $(THIRD_PARTY))" TF_USE_LEGACY_KERAS=1 \
+	  $(BIN)/python -m pytest -q -p no:cacheprovider -rs
 
 test-fast: setup
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -q -m "not slow"

@@ -219,9 +219,9 @@ def _print(model: Path, graph, fits, hints, peaks) -> None:
         out += wrap(f"RAM peak on {first.board.id}: planned tensors reach {_kib(peak['head_bytes'])} at {where}, "
                     f"where {_kib(live)} are live: {listed}{others}{gaps}", width)
     out += wrap("Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 and RV32 "
-                "with reference kernels; CMSIS-NN/esp-nn scratch from their sources; boards add a margin for "
-                "Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from Cortex-M4F "
-                ".text per op. Latency: a per-operator cycle model fitted to MLPerf Tiny where it measured the "
+                "with reference kernels, CMSIS-NN and esp-nn; esp-nn-s3 scratch from its sources; boards add a margin "
+                "for AllocateTensors' temporaries and TFLM version drift). Runtime code: TFLM as the generated project "
+                "links it on Cortex-M4F, measured per op. Latency: a per-operator cycle model fitted to MLPerf Tiny where it measured the "
                 "core and kernel library (docs/latency.md), else the board's int8 MAC/cycle; (×k) is its "
                 "uncertainty.", width)
     typer.echo("\n".join(out))

@@ -124,7 +124,7 @@ def plot_fit(fits: list, path: Path, model_name: str = "model") -> Path:
 
     from matplotlib.patches import Patch
 
-    legend = [Patch(color=RUNTIME, label="TFLM runtime code (upper bound)"), Patch(color=MODEL, label="model"),
+    legend = [Patch(color=RUNTIME, label="TFLM runtime code"), Patch(color=MODEL, label="model"),
               Patch(facecolor=MODEL, hatch="////", edgecolor="#7A4F00", label="model, DECODE-encoded"),
               Patch(color=ARENA, label="arena (TFLM's allocator replayed)"),
               Patch(color=MARGIN, label="arena margin"), Patch(color=RESERVE, label="board reserve (OS, stacks)")]

@@ -148,7 +148,7 @@ FIT_CHECK_80 = """\
 demo_mobilenetv2_a035_96.tflite: 622,744 bytes (608 KiB in flash, 16-aligned),
     10,656,688 MACs
 esp32s3-devkitc-n8r8: fits
-    flash 934 KiB of 8.0 MiB = model 608 KiB + runtime 70 KiB + reserve 256 KiB
+    flash 919 KiB of 8.0 MiB = model 608 KiB + runtime 55 KiB + reserve 256 KiB
     RAM 412 KiB of 512 KiB = arena 220 KiB incl. 1 KiB margin + reserve 192 KiB
     model in flash, arena in sram; latency ≈ 11 ms (×3)
 RAM peak on esp32s3-devkitc-n8r8: planned tensors reach 154 KiB at operator 61
@@ -156,12 +156,13 @@ RAM peak on esp32s3-devkitc-n8r8: planned tensors reach 154 KiB at operator 61
     mobilenetv2_0.35_96/out_relu/Relu6 (11 KiB, ops 61-62),
     ..._0.35_96/block_16_project_BN/FusedBatchNormV3 (1008 B, ops 60-61)
 Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU
-    on Cortex-M4 and RV32 with reference kernels; CMSIS-NN/esp-nn scratch from
-    their sources; boards add a margin for Prepare-time temporaries and TFLM
-    version drift). Runtime code is an upper bound from Cortex-M4F .text per op.
-    Latency: a per-operator cycle model fitted to MLPerf Tiny where it measured
-    the core and kernel library (docs/latency.md), else the board's int8
-    MAC/cycle; (×k) is its uncertainty.
+    on Cortex-M4 and RV32 with reference kernels, CMSIS-NN and esp-nn; esp-nn-s3
+    scratch from its sources; boards add a margin for AllocateTensors'
+    temporaries and TFLM version drift). Runtime code: TFLM as the generated
+    project links it on Cortex-M4F, measured per op. Latency: a per-operator
+    cycle model fitted to MLPerf Tiny where it measured the core and kernel
+    library (docs/latency.md), else the board's int8 MAC/cycle; (×k) is its
+    uncertainty.
 """
 
 FIT_CHECK_200 = """\
@@ -169,14 +170,14 @@ demo_mobilenetv2_a035_96.tflite: 622,744 bytes (608 KiB in flash, 16-aligned), 1
 
 board                 fits  flash used / size  free    RAM used / size  free  model / arena in       latency
 --------------------  ----  -----------------  ----  -----------------  ----  ----------------  ------------
-esp32s3-devkitc-n8r8  yes   934 KiB / 8.0 MiB   89%  412 KiB / 512 KiB   19%  flash / sram      ≈ 11 ms (×3)
+esp32s3-devkitc-n8r8  yes   919 KiB / 8.0 MiB   89%  412 KiB / 512 KiB   19%  flash / sram      ≈ 11 ms (×3)
 
-  esp32s3-devkitc-n8r8: flash 934 KiB of 8.0 MiB = model 608 KiB + runtime 70 KiB + reserve 256 KiB; RAM 412 KiB of 512 KiB = arena 220 KiB incl. 1 KiB margin + reserve 192 KiB
+  esp32s3-devkitc-n8r8: flash 919 KiB of 8.0 MiB = model 608 KiB + runtime 55 KiB + reserve 256 KiB; RAM 412 KiB of 512 KiB = arena 220 KiB incl. 1 KiB margin + reserve 192 KiB
 RAM peak on esp32s3-devkitc-n8r8: planned tensors reach 154 KiB at operator 61 (CONV_2D), where 154 KiB are live: CONV_2D #61 scratch (142 KiB, ops 61), mobilenetv2_0.35_96/out_relu/Relu6 (11 KiB, ops
     61-62), ..._0.35_96/block_16_project_BN/FusedBatchNormV3 (1008 B, ops 60-61)
-Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 and RV32 with reference kernels; CMSIS-NN/esp-nn scratch from their sources; boards add a margin for
-    Prepare-time temporaries and TFLM version drift). Runtime code is an upper bound from Cortex-M4F .text per op. Latency: a per-operator cycle model fitted to MLPerf Tiny where it measured the core
-    and kernel library (docs/latency.md), else the board's int8 MAC/cycle; (×k) is its uncertainty.
+Arena figures are TFLM's allocator replayed (exact on the host, and under QEMU on Cortex-M4 and RV32 with reference kernels, CMSIS-NN and esp-nn; esp-nn-s3 scratch from its sources; boards add a
+    margin for AllocateTensors' temporaries and TFLM version drift). Runtime code: TFLM as the generated project links it on Cortex-M4F, measured per op. Latency: a per-operator cycle model fitted to
+    MLPerf Tiny where it measured the core and kernel library (docs/latency.md), else the board's int8 MAC/cycle; (×k) is its uncertainty.
 """
 
 

@@ -217,3 +217,65 @@ def test_esp_nn_softmax_asks_for_less_scratch_than_its_kernel_writes(tmp_path):
     requested = estimate.head - reference.head  # the scratch is the one difference in the head
     assert totals["head"] == estimate.head and requested == 16 == 4 * model.inputs[0].shape[1]
     assert 4 * model.inputs[0].shape[-1] == 28 > requested
+
+
+#: models whose smallest working arena is found by bisection: a small head under many tensors
+#: (the SVDF and LSTM keyword spotters), a tiny model, and CNNs whose head dominates
+SMALLEST_ARENA_CASES = ["corpus-keyword_scrambled", "corpus-keyword_scrambled_8bit", "corpus-hello_world_int8",
+                        "corpus-trained_lstm_int8", "corpus-micro_speech_quantized", "corpus-kws_ref_model",
+                        "grid-conv-k3-s1-same", "grid-softmax-10"]
+
+
+@pytest.fixture(scope="module")
+def cortex_m4_checker(tmp_path_factory) -> tuple[Build, Path]:
+    from tests.tflm_targets import CORTEX_M4
+
+    build = tflm_build_or_skip(CORTEX_M4, "reference")
+    return build, tflm_check_elf(build, tmp_path_factory.mktemp("tflm-check-smallest"))
+
+
+@pytest.mark.parametrize("name", SMALLEST_ARENA_CASES)
+def test_the_smallest_arena_that_works_is_the_estimate_plus_its_prepare_margin(name, cortex_m4_checker, tmp_path):
+    """fit-check sizes a board's arena as the estimate plus a margin; the part of the margin for
+    what AllocateTensors needs beyond the final plan (Prepare's temporaries, the planner's own
+    arrays when it commits the plan) must cover the smallest arena TFLM works in, found by
+    bisection on Cortex-M4 (the bytes after the arena are a canary), and not by more than the
+    16-byte alignment."""
+    import dataclasses
+    import subprocess
+
+    from jsqat_embed.memory.fit import ram_margin
+    from tests.tflm_targets import cmake_board
+
+    build, elf = cortex_m4_checker
+    data = CASES[name]()
+    model = read_model(data)
+    estimate = estimate_arena(model, "arm32", "reference")
+    board = dataclasses.replace(cmake_board("reference"))
+    margin = ram_margin(model, estimate, board)
+    inputs = random_inputs(Emulator(data), 1, seed=5)
+    (tmp_path / "model.tflite").write_bytes(data)
+    (tmp_path / "input.bin").write_bytes(b"".join(np.ascontiguousarray(x).tobytes() for x in inputs))
+
+    def works(size: int) -> bool:
+        (tmp_path / "arena.txt").write_text(str(size))
+        try:
+            run = subprocess.run([*build.target.qemu, "-nographic", "-semihosting-config", "enable=on,target=native",
+                                  "-kernel", str(elf)], cwd=tmp_path, capture_output=True, text=True, timeout=20)
+        except subprocess.TimeoutExpired:  # a wild write ends in the fault handler's loop
+            return False
+        return run.returncode == 0 and "jsqat-check: done" in run.stdout
+
+    covered = estimate.total + margin.prepare_peak
+    assert works(covered), f"{name}: fails in {covered:,} B (estimate {estimate.total:,} + {margin.prepare_peak:,})"
+    low, high = estimate.total - 16, covered  # low fails (the plan alone needs the total), high works
+    assert not works(low)
+    while high - low > 16:
+        middle = (low + high) // 32 * 16
+        if works(middle):
+            high = middle
+        else:
+            low = middle
+    _record({"build": "cortex-m4/reference", "case": name, "smallest_arena": high, "estimate": estimate.total,
+             "prepare_margin": margin.prepare_peak})
+    assert high > covered - 32, f"{name}: works in {high:,} B, the margin asks {covered:,}"

@@ -6,6 +6,9 @@
 //   RecordingMicroAllocator records and the arena the plain MicroInterpreter uses; invokes
 //   once per sample (after Reset(): each sample from the initial state) and writes every
 //   output tensor's bytes, sample after sample, to output.bin.
+// With arena.txt (a byte count) the arena is that large and only the plain interpreter runs:
+// the tests find the smallest arena that works. The bytes after it are a canary: TFLM does
+// not check every write against the arena's end, so touching them counts as not working.
 // The resolver registers every op of jsqat-embed's op table (tflm_check_ops.h, generated).
 // The figures are printed here rather than by TFLM (MicroPrintf), which builds made with
 // TF_LITE_STRIP_ERROR_STRINGS (the generated CMake project) compile out.
@@ -70,6 +73,14 @@ int main() {
   size_t model_size = 0, input_size = 0;
   uint8_t* model_data = ReadFile("model.tflite", &model_size);
   uint8_t* input = ReadFile("input.bin", &input_size);
+  size_t arena_bytes = kArenaBytes;
+  bool sized = false;
+  if (FILE* sizes = std::fopen("arena.txt", "r")) {
+    unsigned requested = 0;
+    sized = std::fscanf(sizes, "%u", &requested) == 1 && requested <= kArenaBytes;
+    if (sized) arena_bytes = requested;
+    std::fclose(sizes);
+  }
   uint8_t* arena = static_cast<uint8_t*>(memalign(16, kArenaBytes));
   if (model_data == nullptr || input == nullptr || arena == nullptr) {
     std::printf("jsqat-check: cannot read model.tflite/input.bin or allocate the arena\n");
@@ -83,7 +94,7 @@ int main() {
   }
 
   std::memset(arena, 0, kArenaBytes);
-  {
+  if (!sized) {
     tflite::RecordingMicroInterpreter recording(model, resolver, arena, kArenaBytes);
     if (recording.AllocateTensors() != kTfLiteOk) {
       std::printf("jsqat-check: recording AllocateTensors failed\n");
@@ -96,7 +107,9 @@ int main() {
   // SPACE_TO_BATCH_ND pads with a persistent value it never writes, so a reused
   // arena gives other pad bytes.
   std::memset(arena, 0, kArenaBytes);
-  tflite::MicroInterpreter interpreter(model, resolver, arena, kArenaBytes);
+  constexpr uint8_t kCanary = 0xA5;
+  std::memset(arena + arena_bytes, kCanary, kArenaBytes - arena_bytes);
+  tflite::MicroInterpreter interpreter(model, resolver, arena, arena_bytes);
   if (interpreter.AllocateTensors() != kTfLiteOk) {
     std::printf("jsqat-check: AllocateTensors failed\n");
     return 1;
@@ -139,6 +152,12 @@ int main() {
     }
   }
   std::fclose(out);
+  for (size_t i = arena_bytes; i < kArenaBytes; ++i) {
+    if (arena[i] != kCanary) {
+      std::printf("jsqat-check: wrote %u bytes past the arena's end\n", static_cast<unsigned>(i - arena_bytes + 1));
+      return 1;
+    }
+  }
   std::printf("jsqat-check: done, %u samples\n", static_cast<unsigned>(samples));
   return 0;
 }
