@@ -91,40 +91,48 @@ def _summary(report) -> str:
 
 
 def _print(output: Path, report) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from jsqat_embed.cli.layout import fits, table, terminal_width, wrap
 
-    console = Console(width=max(Console().width, 120))
+    width = terminal_width()
     totals = report.totals()
-    table = Table(header_style="bold")
-    for column, justify in (("tensor", "left"), ("method", "left"), ("sparsity", "right"), ("dense", "right"),
-                            ("huffman", "right"), ("prune", "right"), ("lut", "right"), ("chosen", "right"),
-                            ("entropy", "right"), ("note", "left")):
-        table.add_column(column, justify=justify, overflow="fold")
+    headers = ["tensor", "method", "sparsity", "dense", "huffman", "prune", "lut", "chosen", "entropy"]
+    rows, notes = [], []
     for choice in report.choices:
-        table.add_row(
-            short_name(choice.tensor.name), choice.method,
-            "" if choice.sparsity is None else f"{choice.sparsity:.1%}",
-            f"{choice.dense_bytes:,}",
-            *(f"{choice.sizes[m]:,}" if m in choice.sizes else "" for m in ("huffman", "prune", "lut")),
-            f"{choice.encoded_bytes:,}",
-            "" if choice.entropy_bytes is None else f"{choice.entropy_bytes:,.0f}",
-            choice.reason,
-        )
-    console.print(table)
+        name = short_name(choice.tensor.name)
+        rows.append([
+            name, choice.method, "" if choice.sparsity is None else f"{choice.sparsity:.1%}", f"{choice.dense_bytes:,}",
+            *(f"{choice.sizes[m]:,}" if m in choice.sizes else "-" for m in ("huffman", "prune", "lut")),
+            f"{choice.encoded_bytes:,}", "" if choice.entropy_bytes is None else f"{choice.entropy_bytes:,.0f}"])
+        notes.append(choice.reason)
+    lines: list[str] = []
+    grid = table(headers, rows, right=set(range(2, 9)))
+    if fits(grid, width):
+        lines += grid[:2]
+        for row_line, note in zip(grid[2:], notes):
+            lines.append(row_line)
+            if note:
+                lines += wrap(note, width, "    ")
+    else:
+        # One block per tensor: the name on its own line (never cut), the figures below it.
+        for row, note in zip(rows, notes):
+            lines.append(row[0])
+            figures = ", ".join(f"{h} {v}" for h, v in zip(headers[1:], row[1:]) if v not in ("", "-"))
+            lines += wrap(figures, width, "    ")
+            if note:
+                lines += wrap(note, width, "    ")
     files = totals["file_bytes"]
     layout = "lean" if totals["lean"] else "as read"
     if totals["strip"]:
         layout += ", stripped of " + ", ".join(totals["strip"])
-    console.print(
-        f"[bold]{output}[/bold]: {totals['compressed_tensors']} of {totals['tensors']} weight tensors compressed "
+    lines += wrap(
+        f"{output}: {totals['compressed_tensors']} of {totals['tensors']} weight tensors compressed "
         f"(sizes: encoded + ancillary bytes); their {totals['dense_bytes']:,} bytes -> {totals['encoded_bytes']:,} "
         f"(entropy bound {totals['entropy_bound_bytes']:,.0f}); file {files['dense']:,} -> {files['compressed']:,} "
-        f"bytes ({layout}): weights {files['weights']:,}, the rest {files['rest']:,}",
-        highlight=False)
+        f"bytes ({layout}): weights {files['weights']:,}, the rest {files['rest']:,}", width)
     ram = totals["decode_ram_bytes"]
-    console.print(f"decoding costs {ram['arm32']:,} extra arena bytes on 32-bit boards ({ram['x86_64']:,} on the host): "
-                  "decoded weights live in the arena next to their consumer (fit-check counts them)", highlight=False)
+    lines += wrap(f"decoding costs {ram['arm32']:,} extra arena bytes on 32-bit boards ({ram['x86_64']:,} on the host): "
+                  "decoded weights live in the arena next to their consumer (fit-check counts them)", width)
+    typer.echo("\n".join(lines))
 
 
 def register(app: typer.Typer) -> None:
