@@ -221,9 +221,8 @@ def test_esp_nn_softmax_asks_for_less_scratch_than_its_kernel_writes(tmp_path):
 
 #: models whose smallest working arena is found by bisection: a small head under many tensors
 #: (the SVDF and LSTM keyword spotters), a tiny model, and CNNs whose head dominates
-SMALLEST_ARENA_CASES = ["corpus-keyword_scrambled", "corpus-keyword_scrambled_8bit", "corpus-hello_world_int8",
-                        "corpus-trained_lstm_int8", "corpus-micro_speech_quantized", "corpus-kws_ref_model",
-                        "grid-conv-k3-s1-same", "grid-softmax-10"]
+SMALLEST_ARENA_CASES = ["corpus-keyword_scrambled", "corpus-hello_world_int8", "corpus-trained_lstm_int8",
+                        "corpus-micro_speech_quantized", "grid-softmax-10"]
 
 
 @pytest.fixture(scope="module")
@@ -261,8 +260,8 @@ def test_the_smallest_arena_that_works_is_the_estimate_plus_its_prepare_margin(n
         (tmp_path / "arena.txt").write_text(str(size))
         try:
             run = subprocess.run([*build.target.qemu, "-nographic", "-semihosting-config", "enable=on,target=native",
-                                  "-kernel", str(elf)], cwd=tmp_path, capture_output=True, text=True, timeout=20)
-        except subprocess.TimeoutExpired:  # a wild write ends in the fault handler's loop
+                                  "-kernel", str(elf)], cwd=tmp_path, capture_output=True, text=True, timeout=10)
+        except subprocess.TimeoutExpired:  # a wild write QEMU rejects without a fault can leave it looping
             return False
         return run.returncode == 0 and "jsqat-check: done" in run.stdout
 
