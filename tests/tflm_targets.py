@@ -38,8 +38,10 @@ TFLM's Makefile takes kissfft v130 with its own patch; esp-tflite-micro carries 
 patched copy (``third_party/kissfft``), which the upstream builds use too.
 
 Every build is cached in ``.cache/tflm/``, keyed by the content of every file it
-compiles or includes, the flags and the compiler's version; a file lock keeps two test
-sessions from building the same one at once.
+compiles or includes, the flags (for Cortex-M4: the compile commands cmake writes for
+TFLM's sources, so template edits that do not change them reuse the library) and the
+compiler's version; a file lock keeps two test sessions from building the same one at once.
+On two idle cores the four builds take about 4 + 4 + 3.5 + 3 minutes of CPU each.
 """
 
 from __future__ import annotations
