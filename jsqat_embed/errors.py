@@ -36,3 +36,9 @@ class OutputLocationError(JsqatError):
 
 class DoesNotFitError(JsqatError):
     """The model does not fit the requested board."""
+
+
+class InternalError(Exception):
+    """A bug in jsqat-embed, found where it happened (e.g. a kernel failing on a model that passed
+    every load-time check). Deliberately not a :class:`JsqatError`: nothing that handles bad input
+    may catch it; the CLI reports it as a bug (exit 70)."""

@@ -34,15 +34,14 @@ void WriteU16(uint8_t* out, uint16_t value) {
 
 uint16_t ReadU16(const uint8_t* in) { return static_cast<uint16_t>(in[0] | (in[1] << 8)); }
 
-size_t EncodeFrame(uint8_t type, const uint8_t model_hash[kModelHashBytes], const uint8_t* payload,
+size_t EncodeFrame(uint8_t type, uint16_t sequence, const uint8_t model_hash[kModelHashBytes], const uint8_t* payload,
                    uint32_t payload_size, uint8_t* out, size_t capacity) {
   const size_t total = kFrameOverheadBytes + static_cast<size_t>(payload_size);
   if (capacity < total) return 0;
   for (size_t i = 0; i < 4; ++i) out[i] = kFrameMagic[i];
   out[4] = kFrameVersion;
   out[5] = type;
-  out[6] = 0;
-  out[7] = 0;
+  WriteU16(out + 6, sequence);
   for (size_t i = 0; i < kModelHashBytes; ++i) out[8 + i] = model_hash[i];
   WriteU32(out + 16, payload_size);
   for (uint32_t i = 0; i < payload_size; ++i) out[kFrameHeaderBytes + i] = payload[i];
@@ -64,6 +63,7 @@ FrameStatus DecodeFrame(const uint8_t* buffer, size_t size, uint32_t max_payload
   const uint32_t expected = ReadU32(buffer + kFrameHeaderBytes + payload_size);
   if (Crc32(buffer, kFrameHeaderBytes + payload_size) != expected) return kFrameBadCrc;
   frame->type = buffer[5];
+  frame->sequence = ReadU16(buffer + 6);
   for (size_t i = 0; i < kModelHashBytes; ++i) frame->model_hash[i] = buffer[8 + i];
   frame->payload = buffer + kFrameHeaderBytes;
   frame->payload_size = payload_size;

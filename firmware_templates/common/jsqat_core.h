@@ -15,9 +15,9 @@ namespace jsqat {
 uint32_t Crc32(const uint8_t* data, size_t size, uint32_t crc = 0);
 
 constexpr uint8_t kFrameMagic[4] = {'J', 'S', 'Q', 'F'};
-constexpr uint8_t kFrameVersion = 3;  // 3: frames travel as text lines; 2: tensor lists
+constexpr uint8_t kFrameVersion = 4;  // 4: sequence numbers; 3: frames travel as text lines; 2: tensor lists
 constexpr size_t kModelHashBytes = 8;    // first 8 bytes of the model's SHA-256
-constexpr size_t kFrameHeaderBytes = 20;  // magic 4, version 1, type 1, reserved 2, hash 8, length 4
+constexpr size_t kFrameHeaderBytes = 20;  // magic 4, version 1, type 1, sequence 2, hash 8, length 4
 constexpr size_t kFrameOverheadBytes = kFrameHeaderBytes + 4;  // + CRC-32 trailer
 
 enum FrameType : uint8_t {
@@ -52,14 +52,17 @@ enum FrameStatus {
 
 struct Frame {
   uint8_t type;
+  uint16_t sequence;       // the host's number for a request; an answer echoes it
   uint8_t model_hash[kModelHashBytes];
   const uint8_t* payload;  // points into the decoded buffer
   uint32_t payload_size;
   size_t frame_size;       // bytes the whole frame took
 };
 
-// Writes a frame into out (capacity bytes); returns its size, or 0 if it does not fit.
-size_t EncodeFrame(uint8_t type, const uint8_t model_hash[kModelHashBytes], const uint8_t* payload,
+// Writes a frame into out (capacity bytes); returns its size, or 0 if it does not fit. An
+// answer carries its request's sequence number; an error about a line that held no
+// readable frame carries 0.
+size_t EncodeFrame(uint8_t type, uint16_t sequence, const uint8_t model_hash[kModelHashBytes], const uint8_t* payload,
                    uint32_t payload_size, uint8_t* out, size_t capacity);
 
 // Parses a frame at the start of buffer. max_payload bounds what is accepted.

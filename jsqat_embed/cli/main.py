@@ -21,6 +21,7 @@ except ImportError:  # pragma: no cover - older typer uses click itself
     from click.exceptions import Abort, ClickException
 
 from jsqat_embed import __version__
+from jsqat_embed.errors import InternalError
 
 # Explicit table: command modules in the order ``--help`` lists them.
 COMMAND_MODULES = (
@@ -74,8 +75,11 @@ class OneLineErrors(TyperGroup):
             while frame is not None and frame.tb_next is not None:
                 frame = frame.tb_next
             place = f" at {os.path.basename(frame.tb_frame.f_code.co_filename)}:{frame.tb_lineno}" if frame else ""
-            _one_line(f"internal error{place} ({type(exc).__name__}: {exc}); this is a bug in jsqat-embed "
-                      f"{__version__}: please report it with the command (JSQAT_DEBUG=1 shows the traceback)")
+            if isinstance(exc, InternalError):  # a bug the library caught where it happened: its own words
+                _one_line(f"{exc} (a bug in jsqat-embed {__version__}; JSQAT_DEBUG=1 shows the traceback)")
+            else:
+                _one_line(f"internal error{place} ({type(exc).__name__}: {exc}); this is a bug in jsqat-embed "
+                          f"{__version__}: please report it with the command (JSQAT_DEBUG=1 shows the traceback)")
             sys.exit(70)
         sys.exit(result if isinstance(result, int) else 0)
 

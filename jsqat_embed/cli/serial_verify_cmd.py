@@ -109,13 +109,15 @@ def serial_verify_command(
                     for i, (name, size) in enumerate(zip(output_names, output_sizes))],
         "device_latency_us": {"min": latencies[0], "median": latencies[len(latencies) // 2], "max": latencies[-1]}
         if latencies else None,
-        "results": results, "device_log": link.log,
+        "results": results, "device_log": list(link.log), "notes": list(link.notes),
     }
     if json_output:
         print_json(summary)
     else:
-        for line in link.log:
+        for line in link.log:  # neutralised by the link: no terminal escapes from the device
             typer.echo(f"device: {line}")
+        for note in link.notes:
+            typer.echo(f"note: {note}")
         verdict = "bit-exact" if exact == len(results) else "NOT bit-exact"
         scope = f" (all {len(output_names)} outputs compared)" if len(output_names) > 1 else ""
         typer.echo(f"{exact}/{len(results)} samples {verdict} with the emulator (= TFLM reference kernels){scope}")

@@ -262,7 +262,7 @@ def _sweep_live(runs, **options):
 
 
 def report_command(
-    runs: list[Path] = typer.Argument(..., help="Run directories (with metrics.json)."),
+    runs: list[Path] = typer.Argument(..., help="Run directories (with metrics.json), or a sweep's output directory: its finished runs."),
     output: Path = typer.Option(Path("report"), "--output", "-o", help="Where to write tables, figure and pages."),
     metric: str = typer.Option("accuracy", "--metric", help="What Tables 2-3 and Figure 4 show: accuracy, balanced_accuracy, sensitivity, specificity, f1 or roc_auc."),
     json_output: bool = typer.Option(False, "--json", help="Print the written files as JSON."),

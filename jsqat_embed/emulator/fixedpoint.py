@@ -120,14 +120,35 @@ def rounding_divide_by_pot(x, exponent):
     return (x + half - ((x < 0) & (exponent > 0))) >> exponent
 
 
+#: The largest left shift ``1 << shift`` has one meaning on every target: the C shifts an int, so
+#: 32 and more is undefined (x86 masks the count to 5 bits, Arm shifts everything out).
+MAX_LEFT_SHIFT = 31
+
+
+class UndefinedInTFLM(ValueError):
+    """TFLM's C is undefined for these operands (its result differs between targets): the model is refused."""
+
+
+def require_defined_left_shift(shift) -> None:
+    """Raise :class:`UndefinedInTFLM` when ``MultiplyByQuantizedMultiplier`` would shift left by 32 or more: an
+    effective scale of 2^31 or more (e.g. an output scale of 1e-30), for which TFLM's result is
+    undefined behaviour in C and differs between targets; such a model is refused, not guessed."""
+    largest = int(np.max(shift, initial=0))
+    if largest > MAX_LEFT_SHIFT:
+        raise UndefinedInTFLM(f"effective scale needs a left shift of {largest} (> {MAX_LEFT_SHIFT}) in "
+                         f"MultiplyByQuantizedMultiplier, undefined in TFLM's C (degenerate quantization scales)")
+
+
 def multiply_by_quantized_multiplier(x, quantized_multiplier, shift):
     """``MultiplyByQuantizedMultiplier(int32_t x, ...)``, double-rounding path (common.cc).
 
     ``quantized_multiplier`` and ``shift`` may be arrays broadcasting against x
-    (per-channel). The left shift happens in int32 and wraps like C does.
+    (per-channel). The left shift happens in int32 and wraps like C does; a shift
+    beyond :data:`MAX_LEFT_SHIFT` is refused (:func:`require_defined_left_shift`).
     """
     x = np.asarray(x, dtype=np.int64)
     shift = np.asarray(shift, dtype=np.int64)
+    require_defined_left_shift(shift)
     left_shift = np.maximum(shift, 0)
     right_shift = np.maximum(-shift, 0)
     shifted = wrap_int32(x * (np.int64(1) << left_shift)) if np.any(left_shift > 0) else wrap_int32(x)
@@ -148,6 +169,9 @@ def multiply_by_quantized_multiplier_int64(x, quantized_multiplier, shift):
     shift = np.asarray(shift, dtype=np.int64)
     reduced = np.where(quantized_multiplier < 0x7FFF0000, (quantized_multiplier + (1 << 15)) >> 16, 0x7FFF)
     total_shift = 15 - shift
+    if np.any(total_shift < 1):  # the C shifts by total_shift - 1: a negative count is undefined
+        raise UndefinedInTFLM(f"effective scale needs a shift of {int(np.max(shift))} (> 14) in the int64 "
+                              f"MultiplyByQuantizedMultiplier, undefined in TFLM's C (degenerate quantization scales)")
     result = x * reduced  # |x| < 2^47 by the C's contract: no int64 overflow
     result += np.int64(1) << (total_shift - 1)
     result >>= total_shift

@@ -17,16 +17,20 @@ from pathlib import Path
 
 import numpy as np
 
+from jsqat_embed.emulator.fixedpoint import UndefinedInTFLM
 from jsqat_embed.emulator.kernel import Kernel
 from jsqat_embed.emulator.registry import kernel_class, supported_ops
+from jsqat_embed.ops.shapes import check_model
 from jsqat_embed.ops.verdict import require_tflm_runs
-from jsqat_embed.errors import InputDataError, JsqatError, UnsupportedModelError
+from jsqat_embed.errors import InputDataError, InternalError, JsqatError, UnsupportedModelError
 from jsqat_embed.graph.model import Model, Tensor
 from jsqat_embed.tflite import read_model
 
 DECODE_OPCODE = "TFLM_DECODE"
 #: samples run together; bounds the memory of im2col buffers on big models
 DEFAULT_CHUNK = 32
+#: memory one chunk of samples may take in an operator's temporaries (the chunk shrinks to fit)
+CHUNK_BYTES = 256 << 20
 
 
 def load_kernels(model: Model) -> tuple[list[Kernel], dict[int, np.ndarray]]:
@@ -39,9 +43,18 @@ def load_kernels(model: Model) -> tuple[list[Kernel], dict[int, np.ndarray]]:
         raise UnsupportedModelError(
             f"model has {len(model.subgraphs)} subgraphs; control flow (IF/WHILE/CALL_ONCE) is not supported"
         )
-    # What TFLM refuses, the emulator refuses too, with TFLM's reason.
+    # Shapes, required inputs and resource bounds (the reader checks them too; a Model built in
+    # memory has not been read), then what TFLM refuses, with TFLM's reason.
+    check_model(model)
     require_tflm_runs(model)
     constants = {t.index: t.data for t in model.tensors if t.data is not None}
+    available = {t.index for t in model.inputs} | {t.index for op in model.operators for t in op.outputs}
+    for op in model.operators:
+        for tensor in op.inputs:
+            if tensor is not None and tensor.data is None and not tensor.is_variable and tensor.index not in available:
+                # TFLM plans such a tensor as a buffer nobody fills (Vela's scratch): its content is undefined.
+                raise UnsupportedModelError(f"{op.describe()} reads {tensor.describe()}, which no operator writes "
+                                            f"and is not a model input (TFLM would read uninitialized memory)")
     kernels: list[Kernel] = []
     for op in model.operators:
         cls = kernel_class(op.opcode)
@@ -53,11 +66,14 @@ def load_kernels(model: Model) -> tuple[list[Kernel], dict[int, np.ndarray]]:
             )
         try:
             kernel = cls(op, constants)
-        except JsqatError:
+        except (JsqatError, MemoryError, RecursionError):
             raise
         except (ValueError, ArithmeticError) as exc:
             # Prepare-time arithmetic that TFLM guards with TFLITE_CHECK (it aborts there).
             raise UnsupportedModelError(f"{op.describe()}: cannot prepare the kernel: {exc}") from exc
+        except Exception as exc:
+            raise InternalError(f"internal error in the emulator preparing {op.describe()}: "
+                                f"{type(exc).__name__}: {exc}; please report") from exc
         if op.opcode == DECODE_OPCODE:
             for tensor, value in zip(op.outputs, kernel.eval([])):
                 constants[tensor.index] = value
@@ -74,6 +90,8 @@ class Emulator:
         self.chunk = max(1, int(chunk))
         self.kernels, self._constants = load_kernels(self.model)
         self._last_use = self._liveness()
+        # Fewer samples at once when one sample is large: the kernels' int64 temporaries grow with it.
+        self.chunk = min(self.chunk, max(1, CHUNK_BYTES // self._bytes_per_sample()))
 
     @classmethod
     def from_path(cls, path: str | Path) -> "Emulator":
@@ -86,6 +104,15 @@ class Emulator:
     @property
     def outputs(self) -> list[Tensor]:
         return self.model.outputs
+
+    def _bytes_per_sample(self) -> int:
+        """A generous bound of what one operator needs per sample: its non-constant inputs and outputs
+        as int64 (the kernels' accumulators and temporaries)."""
+        largest = 1
+        for kernel in self.kernels:
+            tensors = [t for t in (*kernel.op.inputs, *kernel.op.outputs) if t is not None and t.data is None]
+            largest = max(largest, 8 * sum(t.size for t in tensors))
+        return largest
 
     def _liveness(self) -> dict[int, int]:
         """Index of the last kernel reading each tensor, so values can be freed early."""
@@ -174,15 +201,20 @@ class Emulator:
                     args.append(env[tensor.index])
             try:
                 results = kernel.eval(args)
-            except JsqatError:
+            except (JsqatError, MemoryError, RecursionError):
                 raise
-            except Exception as exc:  # a kernel bug must still name the operator
-                raise JsqatError(f"{op.describe()}: emulation failed ({type(exc).__name__}: {exc})") from exc
+            except UndefinedInTFLM as exc:
+                raise UnsupportedModelError(f"{op.describe()}: {exc}") from exc
+            except Exception as exc:
+                # The model passed the load-time checks (shapes, inputs, bounds): a kernel failing now is
+                # a bug in the emulator, not a bad model, and is reported as one, with the operator.
+                raise InternalError(f"internal error in the emulator at {op.describe()}: {type(exc).__name__}: "
+                                    f"{exc}; please report") from exc
             for tensor, value in zip(op.outputs, results):
                 expected = (samples, *tensor.shape)
                 if value.shape == (1, *tensor.shape) and samples > 1:  # computed from constants only
                     value = np.broadcast_to(value, expected)
-                if value.shape != expected or value.dtype != np.dtype(tensor.dtype):
+                if value.shape != expected or value.dtype.name != tensor.dtype:
                     raise JsqatError(
                         f"{op.describe()}: kernel produced {value.dtype}{list(value.shape)} for "
                         f"{tensor.describe()}, expected {tensor.dtype}{list(expected)}"

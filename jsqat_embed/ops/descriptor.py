@@ -3,9 +3,10 @@
 An :class:`OpDescriptor` gathers, for one TFLite operator (TFLite spelling), its
 options table in the schema, the emulator kernel and the activation types it
 emulates, its arena rule, its code size with the source of the figure, the
-``MicroMutableOpResolver`` method that registers it, and TFLM's load-time
-rules as small checks. The descriptors live in one table, ``ops/table.py``;
-the docs' support table is generated from it.
+``MicroMutableOpResolver`` method that registers it, TFLM's load-time
+rules as small checks, and the output shapes TFLM's Prepare computes. The
+descriptors live in one table, ``ops/table.py``; the docs' support table is
+generated from it.
 """
 
 from __future__ import annotations
@@ -51,6 +52,12 @@ class OpDescriptor:
     data_input: int = 0
     #: arena rule: ``memory(op, kernel_library) -> KernelMemory`` (jsqat_embed/memory/kernel_memory.py)
     memory: Callable | None = None
+    #: shape rule: ``shape(op) -> [output shape or None, ...]``, what TFLM's Prepare computes from the
+    #: inputs and options (jsqat_embed/ops/shapes.py); None: the op's shapes are not checked at load
+    shape: Callable | None = None
+    #: input positions TFLM's kernel treats as optional (an index of -1 there means "omitted");
+    #: every other position must name a tensor
+    optional_inputs: tuple[int, ...] = ()
     notes: str = ""
     extra: dict = field(default_factory=dict)
 

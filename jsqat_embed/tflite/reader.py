@@ -8,7 +8,9 @@ what TFLM accepts (for example per-tensor quantization that declares a
 model) and refuses, with a one-line :class:`ModelFormatError`, whatever would
 make a runtime read out of bounds: offsets outside the file, buffers out of
 range, data sizes that disagree with shapes, absurd shapes, operators that read
-a tensor before any operator writes it (cycles or bad order).
+a tensor before any operator writes it (cycles or bad order). Last, every operator's
+declared shapes are checked against those TFLM's Prepare computes, required inputs
+against ``-1``, and the model against resource bounds (:mod:`jsqat_embed.ops.shapes`).
 """
 
 from __future__ import annotations
@@ -73,7 +75,8 @@ def read_model_file(path: str | os.PathLike) -> bytes:
         if info.st_size > MAX_MODEL_FILE_BYTES:
             raise ModelFormatError(f"{path}: {info.st_size:,} bytes, more than a .tflite flatbuffer can address")
         with open(path, "rb", opener=lambda name, flags: os.open(name, flags | getattr(os, "O_NONBLOCK", 0))) as file:
-            data = file.read(MAX_MODEL_FILE_BYTES + 1)
+            # the size stat gave, plus one byte to notice growth: never a 2 GiB buffer up front
+            data = file.read(info.st_size + 1)
     except OSError as exc:
         raise ModelFormatError(f"{path}: cannot read ({exc.strerror or exc})") from exc
     if len(data) > MAX_MODEL_FILE_BYTES:
@@ -108,7 +111,7 @@ def _read(data: bytes, label: str) -> Model:
     if not subgraph_nodes:
         raise ModelFormatError("model has no subgraph")
     subgraphs = [_subgraph(node, i, operator_codes, buffer_data) for i, node in enumerate(subgraph_nodes)]
-    return Model(
+    model = Model(
         version=version,
         description=root.get("description") or "",
         subgraphs=subgraphs,
@@ -117,6 +120,11 @@ def _read(data: bytes, label: str) -> Model:
         name=label,
         tree=root,
     )
+    # Shapes as TFLM's Prepare computes them, required inputs and resource bounds, before anything runs.
+    from jsqat_embed.ops.shapes import check_model
+
+    check_model(model)
+    return model
 
 
 def _limit(items: list, limit: int, what: str) -> None:
@@ -242,7 +250,7 @@ def _tensor(node: dict, index: int, buffer_data: _BufferData) -> Tensor:
             # person_detect.tflite declares quantized_dimension 3 on its [8] biases, and TFLM never
             # checks it. The declared value is kept for the writer.
             quant.file_axis, quant.axis = quant.axis, 0
-        if not 0 <= quant.axis < max(len(shape), 1) or shape[quant.axis] != quant.channels:
+        if not 0 <= quant.axis < len(shape) or shape[quant.axis] != quant.channels:
             raise ModelFormatError(
                 f"{owner}: {quant.channels} per-channel scales do not match quantized dimension "
                 f"{quant.axis} of shape {list(shape)}"

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from jsqat_embed.errors import InputDataError
+from jsqat_embed.training.export import GZIP_LEVEL
 from jsqat_embed.training.metrics import METRIC_NAMES, RunMetrics
 
 PAPER_ORDER = ("vgg19", "resnet50", "densenet121", "mobilenetv2")
@@ -50,10 +51,23 @@ class LoadedRun:
     metrics: RunMetrics
 
 
+def run_directories(paths: list[Path]) -> list[Path]:
+    """The run directories ``paths`` name: a run directory (with metrics.json) stands for
+    itself; a sweep's output directory (no metrics.json of its own) for its finished runs,
+    the subdirectories with a metrics.json, so a sweep still going can be reported."""
+    directories = []
+    for path in map(Path, paths):
+        runs = [] if (path / "metrics.json").exists() or not path.is_dir() else sorted(
+            child for child in path.iterdir() if (child / "metrics.json").is_file())
+        directories += runs or [path]
+    return directories
+
+
 def load_runs(directories: list[Path]) -> list[LoadedRun]:
+    """The runs of ``directories`` (run directories or sweep output directories, see ``run_directories``)."""
     if not directories:
         raise InputDataError("report: give at least one run directory")
-    return [LoadedRun(Path(d), RunMetrics.load(d)) for d in directories]
+    return [LoadedRun(d, RunMetrics.load(d)) for d in run_directories(directories)]
 
 
 def _order(backbone: str) -> tuple[int, str]:
@@ -209,6 +223,7 @@ def sizes_table(runs: list[LoadedRun]) -> Table:
                      mib([x.int8_constant_bytes for x in s]), mib([x.float32_constant_bytes for x in s]),
                      f"{members[0].parameters.total:,}", f"{members[0].parameters.trainable:,}", str(len(members))])
     notes = ["MiB = 2^20 bytes, means over the group's runs (lambdas and seeds)",
+             f"gzip: the .tflite compressed at gzip's default level {GZIP_LEVEL}",
              "Keras .h5: the final Keras model file (QAT model for qat/jsqat, float model otherwise), as the paper "
              "measures; DECODE: the .tflite with pruned int8 weights TFLM's DECODE operator expands "
              "(n/a: no tensor sparse enough to pay)"]

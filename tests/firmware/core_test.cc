@@ -80,26 +80,31 @@ int main() {
   uint8_t payload[37];
   for (size_t i = 0; i < sizeof(payload); ++i) payload[i] = static_cast<uint8_t>(i * 7);
   uint8_t buffer[128];
-  const size_t size = jsqat::EncodeFrame(jsqat::kFrameInput, jsqat::kModelHash, payload, sizeof(payload), buffer,
-                                         sizeof(buffer));
+  const size_t size = jsqat::EncodeFrame(jsqat::kFrameInput, 0xBEEF, jsqat::kModelHash, payload, sizeof(payload),
+                                         buffer, sizeof(buffer));
   Check(size == jsqat::kFrameOverheadBytes + sizeof(payload), "frame size");
-  Check(buffer[4] == 3 && jsqat::kFrameVersion == 3, "protocol version 3");
+  Check(buffer[4] == 4 && jsqat::kFrameVersion == 4, "protocol version 4");
+  Check(buffer[6] == 0xEF && buffer[7] == 0xBE, "sequence number little endian at offset 6");
   jsqat::Frame frame;
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameOk, "decode ok");
   Check(frame.payload_size == sizeof(payload) && std::memcmp(frame.payload, payload, sizeof(payload)) == 0,
         "payload round trip");
-  Check(std::memcmp(frame.model_hash, jsqat::kModelHash, 8) == 0 && frame.type == jsqat::kFrameInput, "header round trip");
+  Check(std::memcmp(frame.model_hash, jsqat::kModelHash, 8) == 0 && frame.type == jsqat::kFrameInput &&
+            frame.sequence == 0xBEEF,
+        "header round trip");
   Check(jsqat::DecodeFrame(buffer, size - 1, 64, &frame) == jsqat::kFrameNeedMore, "truncated frame");
   Check(jsqat::DecodeFrame(buffer, 3, 64, &frame) == jsqat::kFrameNeedMore, "partial magic");
   Check(jsqat::DecodeFrame(buffer, size, 16, &frame) == jsqat::kFrameTooLarge, "oversize payload");
   buffer[30] ^= 0x40;
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadCrc, "corrupted payload");
   buffer[30] ^= 0x40;
+  buffer[4] = 3;
+  Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadVersion, "version 3 refused");
   buffer[4] = 1;
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadVersion, "version 1 refused");
   buffer[0] = 'X';
   Check(jsqat::DecodeFrame(buffer, size, 64, &frame) == jsqat::kFrameBadMagic, "bad magic");
-  Check(jsqat::EncodeFrame(jsqat::kFrameInput, jsqat::kModelHash, payload, sizeof(payload), buffer, 40) == 0,
+  Check(jsqat::EncodeFrame(jsqat::kFrameInput, 1, jsqat::kModelHash, payload, sizeof(payload), buffer, 40) == 0,
         "encode refuses a small buffer");
 
   // Frame lines: base64 as RFC 4648 spells it (its test vector "foobar"), read back byte by

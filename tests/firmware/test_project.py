@@ -293,7 +293,7 @@ def test_multi_io_golden_vectors_and_crcs_equal_tflm(tmp_path, make_model):
     header = (out / "src" / "golden_data.h").read_text()
     assert "kExpectedOutputCrc[kOutputCount] = { " + ", ".join(f"0x{c:08x}u" for c in expected_crcs) + " };" in header
     manifest = json.loads((out / "jsqat_project.json").read_text())
-    assert manifest["protocol_version"] == 3
+    assert manifest["protocol_version"] == 4
     assert manifest["expected_output_crc32"] == [f"{c:08x}" for c in expected_crcs]
     assert [(t["dtype"], t["bytes"]) for t in manifest["outputs"]] == \
         [(str(o.dtype), o.nbytes // 4) for o in reference.outputs]

@@ -29,13 +29,14 @@ from tests.firmware.io_models import float_model, multi_io_model
 
 
 def test_frame_layout_and_round_trip():
-    frame = protocol.encode_frame(protocol.FRAME_INPUT, b"\x01" * 8, b"abc")
-    assert frame[:4] == b"JSQF" and frame[4] == 3 and frame[5] == 1
+    frame = protocol.encode_frame(protocol.FRAME_INPUT, b"\x01" * 8, b"abc", sequence=0x1234)
+    assert frame[:4] == b"JSQF" and frame[4] == 4 and frame[5] == 1
+    assert frame[6:8] == b"\x34\x12"  # the sequence number, uint16 little endian (docs/protocol.md)
     assert struct.unpack_from("<I", frame, 16)[0] == 3
     assert struct.unpack_from("<I", frame, len(frame) - 4)[0] == zlib.crc32(frame[:-4])
     decoded, used = protocol.decode_frame(b"noise\n" + frame + b"rest")
     assert used == len(b"noise\n") + len(frame)
-    assert (decoded.type, decoded.model_hash, decoded.payload) == (1, b"\x01" * 8, b"abc")
+    assert (decoded.type, decoded.model_hash, decoded.payload, decoded.sequence) == (1, b"\x01" * 8, b"abc", 0x1234)
 
 
 def test_incomplete_and_corrupt_frames():
@@ -49,10 +50,11 @@ def test_incomplete_and_corrupt_frames():
         protocol.decode_frame(frame, max_payload=2)
 
 
-def test_a_version_1_frame_names_old_firmware():
+@pytest.mark.parametrize("version", [1, 3])
+def test_a_frame_of_an_older_version_names_old_firmware(version):
     old = bytearray(protocol.encode_frame(protocol.FRAME_OUTPUT, bytes(8), b"xyz"))
-    old[4] = 1
-    with pytest.raises(protocol.ProtocolError, match=r"version 1, expected 3 \(firmware built by an older"):
+    old[4] = version
+    with pytest.raises(protocol.ProtocolError, match=rf"version {version}, expected 4 \(firmware built by an older"):
         protocol.decode_frame(bytes(old))
 
 
@@ -78,7 +80,8 @@ class FakeDevice(threading.Thread):
 
     def __init__(self, fd: int, model_bytes: bytes, corrupt_sample: int | None = None, corrupt_output: int = 0,
                  wrong_hash: bool = False, drop_last_output: bool = False, chatty: bool = False,
-                 binary_version: int | None = None, silent: bool = False):
+                 binary_version: int | None = None, silent: bool = False, duplicate_answers: bool = False,
+                 prefix_logs: bool = False, boot_log: bytes = b""):
         super().__init__(daemon=True)
         self.fd = fd
         self.emulator = Emulator(model_bytes)
@@ -91,12 +94,15 @@ class FakeDevice(threading.Thread):
         self.chatty = chatty  # log lines before, between and on the same line as its answers
         self.binary_version = binary_version  # answer as firmware from before text lines did
         self.silent = silent  # never answers
+        self.duplicate_answers = duplicate_answers  # sends every answer twice (a stale copy for the next request)
+        self.prefix_logs = prefix_logs  # log lines holding "JSQ:" that are no frames, before each answer
+        self.boot_log = boot_log
         self.received = b""
 
-    def answer(self, payload: bytes, sample: int) -> bytes:
+    def answer(self, payload: bytes, sample: int, sequence: int) -> bytes:
         tensors = protocol.decode_tensor_list(payload)
         if len(tensors) != len(self.emulator.inputs):
-            return protocol.encode_frame(protocol.FRAME_ERROR, self.hash, b"wrong input count")
+            return protocol.encode_frame(protocol.FRAME_ERROR, self.hash, b"wrong input count", sequence)
         inputs = [np.frombuffer(data, tensor.dtype).reshape(tensor.shape)
                   for data, tensor in zip(tensors, self.emulator.inputs)]
         outputs = [bytearray(np.ascontiguousarray(out).tobytes()) for out in self.emulator.run(*inputs)]
@@ -105,7 +111,7 @@ class FakeDevice(threading.Thread):
         if self.drop_last_output:
             outputs = outputs[:-1]
         body = struct.pack("<I", 1234 + sample) + protocol.encode_tensor_list([bytes(o) for o in outputs])
-        return protocol.encode_frame(protocol.FRAME_OUTPUT, self.hash, body)
+        return protocol.encode_frame(protocol.FRAME_OUTPUT, self.hash, body, sequence)
 
     def send(self, frame: bytes) -> None:
         if self.binary_version is not None:
@@ -114,6 +120,8 @@ class FakeDevice(threading.Thread):
             os.write(self.fd, bytes(frame))
             return
         line = protocol.encode_frame_line(frame)
+        if self.prefix_logs:
+            os.write(self.fd, b"I (7) app: JSQ: ready\r\nJSQ:not*a*frame\r\nJSQ:aGVsbG8=\r\n")
         if self.chatty:  # a log write landing just before the frame, on its line
             line = b"I (1234) wifi: still here " + line
         os.write(self.fd, line)
@@ -122,7 +130,7 @@ class FakeDevice(threading.Thread):
 
     def run(self):
         os.write(self.fd, b"ESP-ROM:esp32c3-api1-20210207\r\nrst:0x1 (POWERON)\r\n" if self.chatty else b"")
-        os.write(self.fd, b"jsqat: self-test PASS 8/8 bit-exact\r\n")
+        os.write(self.fd, self.boot_log + b"jsqat: self-test PASS 8/8 bit-exact\r\n")
         buffer, sample = b"", 0
         while True:
             try:
@@ -141,7 +149,10 @@ class FakeDevice(threading.Thread):
                 if not line.startswith(protocol.LINE_PREFIX) or self.silent:
                     continue
                 frame = protocol.decode_frame_line(line)
-                self.send(self.answer(frame.payload, sample))
+                answer = self.answer(frame.payload, sample, frame.sequence)
+                self.send(answer)
+                if self.duplicate_answers:
+                    self.send(answer)
                 sample += 1
 
 
@@ -343,3 +354,184 @@ def test_serial_verify_refuses_a_fully_float_model(tmp_path):
                                                str(path)])
     assert result.exit_code == 2
     assert result.output == f"error: {path.name}: fully floating-point model; quantize it first (int8)\n"
+
+
+# --- a hostile or confused device: bounded memory, no terminal escapes, stale answers ---------
+
+
+class ScriptedPort:
+    """A port whose device says what a list of chunks says (a callable makes them on demand,
+    so a flood of hundreds of megabytes is never held in memory at once)."""
+
+    def __init__(self, chunks):
+        self.chunks = iter(chunks)
+        self.written = b""
+        self.link = None
+        self.largest_pending = 0
+
+    def read(self, timeout: float) -> bytes:
+        if self.link is not None:
+            self.largest_pending = max(self.largest_pending, len(self.link.pending))
+        return next(self.chunks, b"")
+
+    def write(self, data: bytes) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        pass
+
+
+def _link(chunks) -> tuple[protocol.SerialLink, ScriptedPort]:
+    port = ScriptedPort(chunks)
+    link = protocol.SerialLink(port)
+    port.link = link
+    return link, port
+
+
+def _answer_line(sequence: int, payload: bytes = b"\x00\x00\x00\x00" + protocol.encode_tensor_list([b"\x07"]),
+                 frame_type: int = protocol.FRAME_OUTPUT) -> bytes:
+    return protocol.encode_frame_line(protocol.encode_frame(frame_type, bytes(8), payload, sequence))
+
+
+def test_a_flood_without_line_ends_stays_bounded_and_the_answer_still_arrives():
+    """The issue's reproduction: a device printing text without newlines grew the host's
+    buffer to 1.9 GB in 10 s. 200 MiB of it now costs a bounded line buffer, and the answer
+    that follows is still read."""
+    import tracemalloc
+
+    flood = b"A" * 65536
+    link, port = _link([*(flood for _ in range(3200)), b"\r\n", _answer_line(1)])
+    tracemalloc.start()
+    try:
+        frame = link.read_frame(30, max_payload=4096, sequence=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert frame.sequence == 1 and frame.payload.endswith(b"\x07")
+    bound = protocol.SerialLink.line_bound(4096)
+    assert bound < 16384 and port.largest_pending <= bound + len(flood)
+    assert peak < 4 << 20, f"{peak:,} bytes at the peak"
+    assert link.bytes_received == 3200 * 65536 + 2 + len(_answer_line(1))
+    assert len(link.log) == 1 and link.log[0].startswith("A" * 500) and link.log[0].endswith(" bytes)")
+    assert link.notes[0] == f"a device line ran past {bound:,} bytes without a line end; its rest was skipped"
+
+
+def test_a_flood_of_lines_keeps_only_the_last_lines():
+    lines = b"".join(b"line %d\r\n" % i for i in range(20000))
+    link, _ = _link([lines, _answer_line(1)])
+    link.read_frame(30, sequence=1)
+    assert len(link.log) == protocol.LOG_LINES == 200
+    assert link.log[0] == "line 19800" and link.log[-1] == "line 19999"
+
+
+def test_a_flood_that_never_ends_times_out_in_time_with_bounded_memory():
+    import itertools
+    import time
+
+    link, port = _link(itertools.repeat(b"\x1b[2J" * 16384))
+    started = time.monotonic()
+    with pytest.raises(protocol.ProtocolError) as caught:
+        link.read_frame(0.5, max_payload=4096)
+    assert time.monotonic() - started < 3
+    assert str(caught.value) == ("no answer from the device within 0.5 s; it was sending a line longer than any "
+                                 "answer, without a line end")
+    assert port.largest_pending <= protocol.SerialLink.line_bound(4096) + 4 * 16384
+    assert len(link.log) == 1 and "\x1b" not in link.log[0] and link.log[0].startswith("\\x1b[2J\\x1b[2J")
+
+
+def test_device_text_cannot_reach_the_terminal_as_control_sequences():
+    text = ("title \x1b]0;owned\x07 clear \x1b[2J back\x08\x08 cr\r bidi \u202egnp.exe \x9b31m "
+            "caf\u00e9 \x1b[0;32mgreen\x1b[0m").encode() + b" bad \xff"
+    shown = protocol.neutralise(text)
+    assert shown == ("title \\x1b]0;owned\\x07 clear \\x1b[2J back\\x08\\x08 cr\\x0d bidi \\u202egnp.exe \\x9b31m "
+                     "caf\u00e9 green bad \\xff")
+    assert all(ch.isprintable() for ch in shown)
+    assert protocol.neutralise(b"x" * 10_000, limit=20) == "x" * 20 + "... (10,000 bytes)"
+
+
+def test_an_error_frame_with_escapes_is_shown_neutralised():
+    error = b"bad \x1b[2J\x1b]0;owned\x07 input" + b"!" * 3000
+    link, _ = _link([_answer_line(1, error, protocol.FRAME_ERROR)])
+    with pytest.raises(protocol.ProtocolError) as caught:
+        protocol.infer_on_device(link, bytes(8), [b"\x01"], [1], timeout=5)
+    message = str(caught.value)
+    assert message.startswith("device error: bad \\x1b[2J\\x1b]0;owned\\x07 input!!!")
+    assert message.endswith("... (3,024 bytes)") and len(message) < 260 and "\x1b" not in message
+
+
+def test_a_stale_answer_is_skipped_not_attributed_to_the_next_request():
+    """An answer to request 1 that arrives again while request 2 waits (a device that
+    repeated itself, or an answer that came after its request timed out)."""
+    first = b"\x00\x00\x00\x00" + protocol.encode_tensor_list([b"\x01"])
+    second = b"\x00\x00\x00\x00" + protocol.encode_tensor_list([b"\x02"])
+    link, port = _link([_answer_line(1, first), _answer_line(1, first), _answer_line(2, second)])
+    assert protocol.infer_on_device(link, bytes(8), [b"\x00"], [1], timeout=5).outputs == [b"\x01"]
+    assert protocol.infer_on_device(link, bytes(8), [b"\x00"], [1], timeout=5).outputs == [b"\x02"]
+    assert list(link.notes) == ["skipped a stale answer (sequence 1) while waiting for the answer to request 2"]
+    sent = [protocol.decode_frame_line(line) for line in port.written.split(b"\n") if line]
+    assert [frame.sequence for frame in sent] == [1, 2]
+
+
+def test_only_stale_answers_time_out_and_say_so():
+    import itertools
+
+    link, _ = _link(itertools.repeat(_answer_line(7)))
+    with pytest.raises(protocol.ProtocolError, match=r"within 0\.3 s; .*skipped, the last: skipped a stale answer "
+                                                     r"\(sequence 7\) while waiting for the answer to request 1"):
+        protocol.infer_on_device(link, bytes(8), [b"\x00"], [1], timeout=0.3)
+
+
+def test_sequence_numbers_wrap_past_65535_and_never_use_0():
+    link, _ = _link([])
+    link._sequence = 65534
+    assert [link.next_sequence() for _ in range(3)] == [65535, 1, 2]
+
+
+def test_an_error_about_an_unreadable_line_answers_the_waiting_request():
+    link, _ = _link([_answer_line(0, b"frame line is not base64", protocol.FRAME_ERROR)])
+    with pytest.raises(protocol.ProtocolError, match="^device error: frame line is not base64$"):
+        protocol.infer_on_device(link, bytes(8), [b"\x00"], [1], timeout=5)
+
+
+def test_log_lines_holding_the_frame_prefix_do_not_abort_a_run():
+    """The issue's reproduction: a log line containing the frame prefix aborted the run."""
+    link, _ = _link([b"I (7) app: JSQ: ready\r\nJSQ:not*a*frame\nJSQ:aGVsbG8=\n", _answer_line(1)])
+    assert link.read_frame(5, sequence=1).sequence == 1
+    assert list(link.log) == ["I (7) app: JSQ: ready", "JSQ:not*a*frame", "JSQ:aGVsbG8="]
+    assert len(link.notes) == 3 and "does not hold a frame" in link.notes[2]
+
+
+def test_a_damaged_real_frame_still_fails_at_once():
+    line = bytearray(_answer_line(1))
+    line[30] = ord("A") if line[30] != ord("A") else ord("B")
+    link, _ = _link([bytes(line)])
+    with pytest.raises(protocol.ProtocolError, match="CRC"):
+        link.read_frame(5, sequence=1)
+
+
+def test_a_version_3_answer_names_old_firmware():
+    old = bytearray(protocol.encode_frame(protocol.FRAME_OUTPUT, bytes(8), b"xyz"))
+    old[4] = 3
+    old[-4:] = zlib.crc32(bytes(old[:-4])).to_bytes(4, "little")
+    link, _ = _link([protocol.encode_frame_line(bytes(old))])
+    with pytest.raises(protocol.ProtocolError, match=r"frame version 3, expected 4 \(firmware built by an older "
+                                                     r"jsqat-embed: rebuild and flash it\)"):
+        link.read_frame(5, sequence=1)
+
+
+def test_serial_verify_skips_duplicate_answers_and_log_lines_with_the_prefix(model_path):
+    result = _serial_verify(model_path, "--random", "4", "--json", duplicate_answers=True, prefix_logs=True)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["bit_exact"] == 4 and data["samples"] == 4
+    assert sum("stale answer" in note for note in data["notes"]) == 3
+    assert data["device_log"].count("I (7) app: JSQ: ready") >= 4  # and as many before the duplicates read
+
+
+def test_serial_verify_prints_device_log_lines_without_their_escapes(model_path):
+    result = _serial_verify(model_path, "--random", "1",
+                            boot_log=b"\x1b[0;32mI (5) boot: ok\x1b[0m\r\nevil \x1b]2;owned\x07\x1b[2J\x08 done\r\n")
+    assert result.exit_code == 0, result.output
+    assert "\x1b" not in result.output and "\x07" not in result.output and "\x08" not in result.output
+    assert result.output.startswith("device: I (5) boot: ok\ndevice: evil \\x1b]2;owned\\x07\\x1b[2J\\x08 done\n"
+                                    "device: jsqat: self-test PASS 8/8 bit-exact\n1/1 samples bit-exact")

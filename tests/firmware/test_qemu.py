@@ -255,7 +255,7 @@ def test_the_generated_firmware_names_what_is_wrong_with_a_request(uart_board):
         link.write_frame(bytes(old))
         frame = link.read_frame(60)
         assert frame.type == protocol.FRAME_ERROR
-        assert frame.payload == b"protocol version 1 is not supported (this firmware speaks 3)"
+        assert frame.payload == b"protocol version 1 is not supported (this firmware speaks 4)"
         # a binary (version 2) frame is not a frame line: skipped, as any line not starting "JSQ:"
         link.write(b"\n" + protocol.encode_frame(protocol.FRAME_INPUT, model_hash, bytes(4)) + b"\n")
         link.write(b"JSQ:not*base64\n")
@@ -264,6 +264,17 @@ def test_the_generated_firmware_names_what_is_wrong_with_a_request(uart_board):
         answer = protocol.infer_on_device(link, model_hash, [bytes(n) for n in sizes],
                                           [t["bytes"] for t in result.outputs], timeout=60)
         assert [len(o) for o in answer.outputs] == [t["bytes"] for t in result.outputs]
+        # answers echo the request's sequence number, errors about a request too
+        link.write_frame(protocol.encode_frame(protocol.FRAME_INPUT, bytes(8), protocol.encode_tensor_list([]), 777))
+        frame = link.read_frame(60)
+        assert (frame.type, frame.sequence) == (protocol.FRAME_ERROR, 777)
+        # an answer to an earlier request is skipped, not taken for the next one's
+        stale = link.next_sequence()
+        link.write_frame(protocol.encode_frame(protocol.FRAME_INPUT, model_hash,
+                                               protocol.encode_tensor_list([bytes(n) for n in sizes]), stale))
+        protocol.infer_on_device(link, model_hash, [bytes(n) for n in sizes], [t["bytes"] for t in result.outputs],
+                                 timeout=60)
+        assert any(f"stale answer (sequence {stale})" in note for note in link.notes), list(link.notes)
     finally:
         link.close()
 

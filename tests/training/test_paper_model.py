@@ -87,6 +87,20 @@ def test_quantizing_the_trainable_layers_gives_the_papers_table4_size(tmp_path):
     assert np.abs(scores - expected).max() <= 8 / 256
 
 
+def test_stage3_quantizes_mobilenetv2_whose_frozen_batch_norm_feeds_the_trained_layers():
+    """With the GAP head MobileNetV2 trains from ``Conv_1``, fed by the frozen
+    ``block_16_project_BN``: tfmot's prune-preserving scheme raised on that batch norm
+    (export._prune_preserve_scheme); JSQAT's stage III must build, frozen layers frozen."""
+    from jsqat_embed.training import export
+
+    model, _, trainable = paper_model("mobilenetv2", size=32, head="gap")
+    assert not model.get_layer("block_16_project_BN").trainable and model.get_layer("Conv_1").trainable
+    quantized = export.quantize_model(model, "trainable", preserve_sparsity=True)
+    wrapped = {layer.name for layer in quantized.layers if type(layer).__name__ == "QuantizeWrapperV2"}
+    assert {"quant_Conv_1", "quant_head_dense"} <= wrapped and "quant_block_16_project" not in wrapped
+    assert backbones.parameter_count(quantized.trainable_weights) == trainable
+
+
 # --- offline weights ------------------------------------------------------------
 
 

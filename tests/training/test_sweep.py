@@ -1,11 +1,14 @@
 """`jsqat-embed sweep`: the paper's grid, run once per distinct model, finished runs skipped;
 in this process (``train_run`` replaced by a recorder, milliseconds) and on a local Ray with
-real training (two runs in parallel, one worker killed and its run resumed on retry)."""
+real training (two backbones, two runs at a time, one worker killed and its run resumed on
+retry), then ``report`` on the sweep's directory."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -134,20 +137,30 @@ def _state(directory: Path) -> dict | None:
         return None
 
 
+def _read_csv(path: Path) -> list[list[str]]:
+    with open(path, newline="") as handle:
+        return list(csv.reader(handle))
+
+
 @pytest.mark.slow
 def test_sweep_on_ray_runs_in_parallel_resumes_a_killed_worker_and_reports(tmp_path):
+    """Two backbones x two seeds of SAT at 32x32 (4 runs, 2 at a time on a 2-CPU local Ray);
+    the first run's worker is killed after an epoch checkpoint; then ``report`` on the sweep's
+    directory: Tables 1-4 and Figure 4's 8 panels from what the runs wrote."""
     pytest.importorskip("ray")
     from tests.breakhis_fixture import make_breakhis
 
     data = make_breakhis(tmp_path / "data")
     root = tmp_path / "sweep"
     command = [sys.executable, "-m", "jsqat_embed", "sweep", "--data", str(data), "-o", str(root), "--ray",
-               "--ray-cpus", "2", "--cpus-per-run", "1", "--backbone", "mobilenetv2", "--img-size", "32",
-               "--modes", "sat", "--sparsities", "0.5,0.7", "--regs", "l1", "--lambdas", "0.001", "--epochs", "2",
-               "--head-epochs", "0", "--head", "gap", "--batch-size", "8", "--weights", "none", "--json"]
+               "--ray-cpus", "2", "--cpus-per-run", "1", "--backbone", "mobilenetv2,vgg19", "--img-size", "32",
+               "--modes", "sat", "--sparsities", "0.5", "--regs", "l1", "--lambdas", "0", "--repeats", "2",
+               "--epochs", "2", "--head-epochs", "0", "--head", "gap", "--batch-size", "16", "--weights", "none",
+               "--json"]
     sweep = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env=dict(os.environ, TF_USE_LEGACY_KERAS="1"))
-    victim = root / "mobilenetv2-32-sat-p0.5-l1-l0.001-s0"
+    names = [f"{backbone}-32-sat-p0.5-none-l0-s{seed}" for backbone in ("mobilenetv2", "vgg19") for seed in (0, 1)]
+    victim = root / names[0]
     killed_pid, completed_at_kill = None, None
     deadline = time.time() + 600
     try:
@@ -158,7 +171,8 @@ def test_sweep_on_ray_runs_in_parallel_resumes_a_killed_worker_and_reports(tmp_p
                 partial_at_kill = dict(state["partial"])
                 stage_files = {p.name: p.stat().st_mtime for p in victim.glob("stage*.h5") if ".partial" not in p.name}
                 os.kill(killed_pid, signal.SIGKILL)
-            time.sleep(0.2)
+                killed_at = time.time()
+            time.sleep(0.1)
         out, err = sweep.communicate(timeout=max(1, deadline - time.time()))
     finally:
         if sweep.poll() is None:
@@ -166,37 +180,72 @@ def test_sweep_on_ray_runs_in_parallel_resumes_a_killed_worker_and_reports(tmp_p
     assert sweep.returncode == 0, err[-3000:]
     assert killed_pid is not None, "the run finished before its worker could be killed"
     statuses = {r["name"]: r for r in json.loads(out)["runs"]}
-    assert {r["status"] for r in statuses.values()} == {"finished"} and len(statuses) == 2
+    assert sorted(statuses) == sorted(names) and {r["status"] for r in statuses.values()} == {"finished"}
+    assert [statuses[name]["attempts"] for name in names] == [2, 1, 1, 1]
 
     # the killed run was retried by Ray in a new worker and resumed: earlier stages not redone
     state = _state(victim)
     assert len(state["attempts"]) == 2 and state["attempts"][1]["pid"] != killed_pid
-    assert statuses[victim.name]["attempts"] == 2
     assert state["completed"][: len(completed_at_kill)] == completed_at_kill
     (resumed,) = state["resumed"]  # the retry continued from the epoch checkpoint
     assert resumed["stage"] == partial_at_kill["stage"] and resumed["after_epoch"] >= partial_at_kill["epochs"]
     for name, mtime in stage_files.items():
         assert (victim / name).stat().st_mtime == mtime, f"{name} was trained again"
 
-    # both runs trained at the same time: each started before the other finished
-    other = root / "mobilenetv2-32-sat-p0.7-l1-l0.001-s0"
-    starts = [_state(run)["attempts"][0]["started"] for run in (victim, other)]
-    ends = [(run / "metrics.json").stat().st_mtime for run in (victim, other)]
-    assert max(starts) < min(ends)
+    # runs trained at the same time: some two attempts each started before the other ended
+    # (the killed attempt ended at the kill, every other one when it wrote metrics.json)
+    spans = [(state["attempts"][0]["started"], killed_at)]
+    spans += [(_state(root / name)["attempts"][-1]["started"], (root / name / "metrics.json").stat().st_mtime)
+              for name in names]
+    assert any(max(a[0], b[0]) < min(a[1], b[1]) for i, a in enumerate(spans) for b in spans[i + 1:]), spans
 
+    # report on the sweep's directory: every finished run in it
     report = tmp_path / "report"
-    result = CliRunner().invoke(create_app(), ["report", str(victim), str(other), "-o", str(report)])
+    result = CliRunner().invoke(create_app(), ["report", str(root), "-o", str(report), "--json"])
     assert result.exit_code == 0, result.output
-    with open(report / "table2_mobilenetv2.csv") as handle:
-        rows = [line.rstrip("\n").split(",") for line in handle]
-    assert rows[0][:4] == ["lambda", "regularizer", "SAT 50% (float)", "JSQAT 50% (int8)"]
-    assert rows[1][:2] == ["0.001", "L1"] and rows[1][2] != "n/a" and rows[1][3] == "n/a"
-    with open(report / "table1_data.csv") as handle:
-        assert handle.read().splitlines()[-1] == "total,12,48,48,96"  # both magnifications of the folder
-    with open(report / "table4_sizes.csv") as handle:
-        assert len(handle.read().splitlines()) == 1 + 2  # SAT at 50 % and 70 %
+    assert sorted(Path(p).name for p in json.loads(result.output)["written"]) == sorted([
+        "table1_data.csv", "table2_vgg19.csv", "table3_mobilenetv2.csv", "table4_sizes.csv", "figure4.png",
+        "figure4.svg", "report.md", "report.html"])
+
+    # Table 1: both magnifications of the generated folder (4 subtypes x 3 patients x 4 images each)
+    table1 = _read_csv(report / "table1_data.csv")
+    assert table1[0] == ["class / subtype", "patients", "40X", "100X", "images"]
+    assert [row[0] for row in table1[1:]] == ["benign/adenosis", "benign/fibroadenoma", "malignant/ductal_carcinoma",
+                                             "malignant/lobular_carcinoma", "total"]
+    assert table1[-1] == ["total", "12", "48", "48", "96"]
+
+    # Tables 2 and 3, one per backbone in the paper's order: rows lambda x regularizer, a SAT and a
+    # JSQAT column per sparsity; SAT cells are mean +- std over the two seeds' test accuracy
+    for table, backbone in (("table2_vgg19.csv", "vgg19"), ("table3_mobilenetv2.csv", "mobilenetv2")):
+        rows = _read_csv(report / table)
+        assert rows[0] == ["lambda", "regularizer", "SAT 50% (float)", "JSQAT 50% (int8)"]
+        assert len(rows) == 2 and rows[1][:2] == ["0", "none"] and rows[1][3] == "n/a"  # no JSQAT run
+        accuracies = [json.loads((root / f"{backbone}-32-sat-p0.5-none-l0-s{seed}" / "metrics.json").read_text())
+                      ["float"]["accuracy"] * 100 for seed in (0, 1)]
+        mean, spread = (float(x) for x in re.fullmatch(r"(\d+\.\d\d) ± (\d+\.\d\d)", rows[1][2]).groups())
+        assert mean == pytest.approx(sum(accuracies) / 2, abs=0.006)
+        assert spread == pytest.approx(abs(accuracies[0] - accuracies[1]) / 2 ** 0.5, abs=0.006)
+
+    # Table 4: a row per backbone, float .tflite sizes; VGG19's parameters from the layer shapes
+    # (20,024,384 without top + the GAP head's 512 x 2 + 2)
+    table4 = _read_csv(report / "table4_sizes.csv")
+    body = {row[0]: dict(zip(table4[0], row)) for row in table4[1:]}
+    assert sorted(body) == ["MobileNetV2", "VGG19"]
+    for backbone, row in body.items():
+        assert (row["mode"], row["sparsity"], row[".tflite holds"], row["runs"]) == ("sat", "50%", "float32", "2")
+        assert float(row["gzip MiB"]) < float(row[".tflite MiB"]), row  # half the weights are zeros
+        assert float(row["Keras .h5 MiB"]) > 0 and row["int8 constants MiB"] == "0.00"
+    assert body["VGG19"]["parameters"] == "20,025,410"
+    assert 76 <= float(body["VGG19"][".tflite MiB"]) < 77  # 20,025,410 float32 weights = 76.4 MiB
+
+    # Figure 4: {SAT, JSQAT} x {L1, L1L2} per backbone = 8 panels; lambda 0 is in both SAT panels
     svg = (report / "figure4.svg").read_text()
-    assert svg.count('<g id="axes_') == 4  # one backbone: {SAT, JSQAT} x {L1, L1L2}
+    assert re.findall(r'<g id="axes_(\d+)">', svg) == [str(i) for i in range(1, 9)]
+    assert re.findall(r"<!-- (\S+ · \S+ · \S+) -->", svg) == [
+        f"{b} · {m} · {r}" for b in ("VGG19", "MobileNetV2") for m in ("SAT", "JSQAT") for r in ("L1", "L1L2")]
+    markdown = (report / "report.md").read_text()
+    assert re.findall(r"^## (Table [^:]+|Figure 4)", markdown, re.M) == ["Table 1", "Table 2", "Table 3", "Table 4",
+                                                                           "Figure 4"]
 
 
 def test_sweep_shows_a_table_of_the_runs(tmp_path, monkeypatch):

@@ -45,6 +45,7 @@ def per_channel_multipliers(input_scale: float, filter_scales: np.ndarray, outpu
     for channel in range(channels):
         effective = float(np.float32(input_scale)) * float(np.float32(scales[channel])) / float(np.float32(output_scale))
         multipliers[channel], shifts[channel] = fixedpoint.quantize_multiplier(effective)
+    fixedpoint.require_defined_left_shift(shifts)  # refused at load rather than at the first inference
     return multipliers, shifts
 
 

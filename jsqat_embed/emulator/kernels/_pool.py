@@ -10,6 +10,20 @@ from jsqat_embed.graph.padding import output_size, padding_before
 from jsqat_embed.emulator.kernels.conv_2d import padded_windows
 
 
+def _clip_window(pad: int, filter_size: int, stride: int, size: int, out: int) -> tuple[int, int]:
+    """(padding, filter size) along one axis that cover the same in-image taps for every output.
+
+    Output ``y`` reads rows ``[y*stride - pad, y*stride - pad + filter)`` clipped to ``[0, size)``.
+    A padding beyond ``(out-1)*stride`` puts every window's start before the image, so it can shrink
+    (with the filter, keeping the ends); a window end beyond ``size`` for the first output is beyond
+    it for all, so the filter can end at the image edge.
+    """
+    clipped_pad = min(pad, (out - 1) * stride)
+    clipped = filter_size - (pad - clipped_pad)
+    clipped = min(clipped, size + clipped_pad)
+    return (clipped_pad, clipped) if clipped >= 1 else (pad, filter_size)
+
+
 class Pool2D(Kernel):
 
     def prepare(self) -> None:
@@ -33,8 +47,14 @@ class Pool2D(Kernel):
         if (output_size(options["padding"], height, self.kernel_hw[0], self.stride[0]) != out_h
                 or output_size(options["padding"], width, self.kernel_hw[1], self.stride[1]) != out_w):
             self.unsupported(f"output shape {list(output.shape)} does not match {options['padding']} padding")
-        self.pad = (padding_before(height, self.kernel_hw[0], self.stride[0], 1, out_h),
-                    padding_before(width, self.kernel_hw[1], self.stride[1], 1, out_w))
+        pads = (padding_before(height, self.kernel_hw[0], self.stride[0], 1, out_h),
+                padding_before(width, self.kernel_hw[1], self.stride[1], 1, out_w))
+        # TFLM clips every window to the image, so a filter far larger than the image (a bit-flipped
+        # filter_height of 1,048,579) reads the same taps as a clipped one; clip before allocating.
+        clipped = [_clip_window(*axis)
+                   for axis in zip(pads, self.kernel_hw, self.stride, (height, width), (out_h, out_w))]
+        self.pad = (clipped[0][0], clipped[1][0])
+        self.kernel_hw = (clipped[0][1], clipped[1][1])
         self.activation = fixedpoint.activation_range_quantized(
             options["fused_activation_function"], output.scale, output.zero_point, output.dtype)
         # Valid taps per output position: windows hanging over the edge count fewer.
