@@ -11,6 +11,8 @@ THIRD_PARTY ?= ../shared/third_party
 # Which models the per-model QEMU matrix runs: "ci" (the corpus, the whole CNNs and a third of the op
 # grid: keeps CI within its time) or "all" (make test QEMU_MODELS=all; results in docs/estimator.md).
 QEMU_MODELS ?= ci
+# pytest-xdist workers for make test: one per core (CI has 2); TEST_JOBS=0 runs in one process.
+TEST_JOBS ?= auto
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -46,7 +48,7 @@ test: setup toolchains
 	@if [ -d "$(THIRD_PARTY)/tflite-micro" ]; then echo "QEMU tests: pinned sources in $(THIRD_PARTY)"; \
 	else echo "QEMU tests will be skipped: no pinned sources in $(THIRD_PARTY) (set THIRD_PARTY=...)"; fi
 	JSQAT_QEMU_MODELS="$(QEMU_MODELS)" JSQAT_THIRD_PARTY="$(abspath $(THIRD_PARTY))" TF_USE_LEGACY_KERAS=1 \
-	  $(BIN)/python -m pytest -q -p no:cacheprovider -rs
+	  $(BIN)/python -m pytest -q -p no:cacheprovider -rs -n $(TEST_JOBS) --dist loadgroup --durations=30
 
 test-fast: setup
 	TF_USE_LEGACY_KERAS=1 $(BIN)/python -m pytest -q -m "not slow"

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+# make test runs on several workers: this file's module fixtures are costly, keep its tests on one
+pytestmark = pytest.mark.xdist_group("test_packaging")
+
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "models" / "demo_mobilenetv2_a035_96.tflite"
 

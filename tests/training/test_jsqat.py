@@ -17,6 +17,9 @@ from jsqat_embed.training.metrics import RunMetrics, classification_metrics, roc
 from tests.breakhis_fixture import make_breakhis
 from tests.helpers import assert_bit_exact_with_tflm
 
+# make test runs on several workers: this file's module fixtures are costly, keep its tests on one
+pytestmark = pytest.mark.xdist_group("test_jsqat")
+
 SPARSITY = 0.5
 TINY = ["--img-size", "32", "--epochs", "1", "--weights", "none", "--batch-size", "8", "--alpha", "0.35"]
 MCU = ["--head", "gap", "--quantize", "all"]

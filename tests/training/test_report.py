@@ -22,6 +22,9 @@ from jsqat_embed.training.metrics import (
     RunMetrics,
 )
 
+# make test runs on several workers: this file's module fixtures are costly, keep its tests on one
+pytestmark = pytest.mark.xdist_group("test_report")
+
 SPARSITIES = (0.5, 0.7, 0.9)
 LOSSES = ((0.0, "l1"), (0.001, "l1"), (0.001, "l1l2"), (0.01, "l1"), (0.01, "l1l2"))
 SEEDS = (0, 1, 2)
