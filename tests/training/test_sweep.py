@@ -238,11 +238,13 @@ def test_sweep_on_ray_runs_in_parallel_resumes_a_killed_worker_and_reports(tmp_p
     assert body["VGG19"]["parameters"] == "20,025,410"
     assert 76 <= float(body["VGG19"][".tflite MiB"]) < 77  # 20,025,410 float32 weights = 76.4 MiB
 
-    # Figure 4: {SAT, JSQAT} x {L1, L1L2} per backbone = 8 panels; lambda 0 is in both SAT panels
+    # Figure 4: {SAT, JSQAT} x {L1, L1L2} per backbone = 8 panels; the lambda-0 line (one loss for
+    # L1 and L1L2) in both SAT panels of each backbone, the JSQAT panels empty
     svg = (report / "figure4.svg").read_text()
     assert re.findall(r'<g id="axes_(\d+)">', svg) == [str(i) for i in range(1, 9)]
     assert re.findall(r"<!-- (\S+ · \S+ · \S+) -->", svg) == [
         f"{b} · {m} · {r}" for b in ("VGG19", "MobileNetV2") for m in ("SAT", "JSQAT") for r in ("L1", "L1L2")]
+    assert svg.count("<!-- λ = 0 -->") == 4  # one legend entry per SAT panel
     markdown = (report / "report.md").read_text()
     assert re.findall(r"^## (Table [^:]+|Figure 4)", markdown, re.M) == ["Table 1", "Table 2", "Table 3", "Table 4",
                                                                            "Figure 4"]
