@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from jsqat_embed.errors import UnsupportedModelError
 from jsqat_embed.graph.model import Operator
 from jsqat_embed.graph.padding import padding_before
 
@@ -448,6 +449,16 @@ def _custom_options(operator: Operator) -> dict:
     return read_map(operator.custom_options, operator.describe())
 
 
+def _option(operator: Operator, options: dict, key: str, default: int) -> int:
+    """An integer custom option of a signal op (TFLM's Init reads each as the raw integer of its slot,
+    whatever its type, so a value of another type has no size we could estimate)."""
+    value = options.get(key, default)
+    if not isinstance(value, (bool, int)):
+        raise UnsupportedModelError(f"{operator.describe()}: custom option {key} is {value!r}, not an integer "
+                                    f"(TFLM would read the raw bytes of its {type(value).__name__} as one)")
+    return int(value)
+
+
 def _kiss_fftr_state(fft_length: int, complex_bytes: int) -> list:
     """``kiss_fftr_alloc``'s memneeded: kiss_fftr_state (three pointers), the complex FFT's
     kiss_fft_state (nfft, inverse, factors[64], twiddles[1]: 264 bytes + one complex, 4-aligned)
@@ -471,17 +482,17 @@ def signal(operator: Operator, library: str) -> KernelMemory:
         return KernelMemory(None, [simple_params[name]])
     options = _custom_options(operator)
     if name == "SignalFilterBank":
-        channels = int(options.get("num_channels", 0))
+        channels = _option(operator, options, "num_channels", 0)
         return KernelMemory(None, ["TFLMSignalFilterBankParams", 8 * (channels + 1)])
     if name == "SignalFilterBankSpectralSubtraction":
-        channels = int(options.get("num_channels", 0))
+        channels = _option(operator, options, "num_channels", 0)
         return KernelMemory(None, ["TFLMSignalSpectralSubtractionParams", 4 * channels])
     if name in ("SignalRfft", "SignalIrfft"):
-        fft_length = int(options.get("fft_length", 0))
-        scalar_bytes = {7: 2, 2: 4, 0: 4}.get(int(options.get("T", 7)), 2)  # int16, int32, float32
+        fft_length = _option(operator, options, "fft_length", 0)
+        scalar_bytes = {7: 2, 2: 4, 0: 4}.get(_option(operator, options, "T", 7), 2)  # int16, int32, float32
         state = _kiss_fftr_state(fft_length, 2 * scalar_bytes)
         if name == "SignalIrfft":  # no work area: kiss_fftri writes the output directly
-            if int(options.get("T", 7)) == 0:
+            if _option(operator, options, "T", 7) == 0:
                 # irfft_float.cc's IrfftFloatState {int32_t; cfg pointer} precedes the KISS state:
                 # 16 bytes on LP64, 8 on ILP32, i.e. two pointers on both.
                 state = [("pointer", 2), *state]
@@ -496,23 +507,23 @@ def signal(operator: Operator, library: str) -> KernelMemory:
         return ["CircularBuffer", 2 * 2 * capacity]  # CircularBufferGetNeededMemory: the int16 buffer, twice
 
     if name == "SignalDelay":
-        capacity = width + int(options.get("delay_length", 0))
+        capacity = width + _option(operator, options, "delay_length", 0)
         return KernelMemory(None, ["TFLMSignalFrontendDelayParams"],
                             [("pointer", rows), ("pointer", rows), *[circular_buffer(capacity)] * rows])
     if name == "SignalFramer":
-        size, step = int(options.get("frame_size", 0)), max(1, int(options.get("frame_step", 1)))
+        size, step = _option(operator, options, "frame_size", 0), max(1, _option(operator, options, "frame_step", 1))
         capacity = (size + step - 1) // step * step
         return KernelMemory(None, ["TFLMSignalFramerParams"],
                             [("pointer", rows), ("pointer", rows), *[circular_buffer(capacity)] * rows])
     if name == "SignalStacker":
-        channels = int(options.get("num_channels", 0))
-        context = int(options.get("stacker_left_context", 0)) + int(options.get("stacker_right_context", 0))
+        channels = _option(operator, options, "num_channels", 0)
+        context = _option(operator, options, "stacker_left_context", 0) + _option(operator, options, "stacker_right_context", 0)
         return KernelMemory(None, ["TFLMSignalStackerParams", circular_buffer(channels * (context + 1))])
     if name == "SignalOverlapAdd":
         frame_size = width
         frames = shape[-2] if len(shape) >= 2 else 1
         outer = int(np.prod(shape)) // max(frame_size * frames, 1) if shape else 0
-        scalar_bytes = 4 if int(options.get("T", 7)) == 0 else 2
+        scalar_bytes = 4 if _option(operator, options, "T", 7) == 0 else 2
         return KernelMemory(None, ["TFLMSignalOverlapAddParams"],
                             [("pointer", outer), *[frame_size * scalar_bytes] * outer])
     raise ValueError(f"no arena rule for signal op {name}")

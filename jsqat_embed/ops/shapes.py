@@ -177,6 +177,39 @@ def transpose_conv(op: Operator) -> list:
     return [tuple(int(d) for d in shape)]
 
 
+def unidirectional_sequence_lstm(op: Operator) -> list:
+    """UNIDIRECTIONAL_SEQUENCE_LSTM: 3-D input ``[batch, time, features]`` (``[time, batch, features]``
+    when time-major) and a hidden state of rank 2 or more whose second dimension is the number of cells
+    S (TFLM's ``CreateLstmSizeInfo`` reads these dimensions unchecked); input weights ``[S, features]``,
+    recurrent weights ``[S, S]``, gate biases ``[S]``, hidden and cell states of batch x S elements
+    (``ValidateTensorSize``); the output is the input's first two dimensions and S."""
+    if len(op.inputs) != 24:
+        raise ShapeError(f"{len(op.inputs)} inputs; TFLM's kernel needs 24")
+    source = _input(op, 0, "input", (3,))
+    hidden = _input(op, 18, "hidden state")
+    cell = _input(op, 19, "cell state")
+    if len(hidden.shape) < 2:
+        raise ShapeError(f"hidden state {hidden.describe()} has rank {len(hidden.shape)}; TFLM reads its "
+                         f"second dimension as the number of cells")
+    time_major = bool(op.options.get("time_major", False))
+    batch = source.shape[1] if time_major else source.shape[0]
+    features, cells = source.shape[2], hidden.shape[1]
+    expected = {**{index: (cells, features) for index in (1, 2, 3, 4)},
+                **{index: (cells, cells) for index in (5, 6, 7, 8)},
+                **{index: (cells,) for index in (12, 13, 14, 15)}}
+    for index, shape in expected.items():
+        tensor = op.input(index)
+        if tensor is not None and tuple(tensor.shape) != shape:
+            role = "bias" if index >= 12 else "weights"
+            raise ShapeError(f"{role} {tensor.describe()} (input {index}) must be {list(shape)} for {cells} cells "
+                             f"and {features} input features")
+    for role, state in (("hidden state", hidden), ("cell state", cell)):
+        if state.size != batch * cells:
+            raise ShapeError(f"{role} {state.describe()} holds {state.size} values, not batch {batch} x "
+                             f"{cells} cells")
+    return [(source.shape[0], source.shape[1], cells)]
+
+
 def pool_2d(op: Operator) -> list:
     """Pooling: 4-D input, filter and strides at least 1; output ``[N, out_h, out_w, C]`` by
     ``ComputeOutSize``."""

@@ -118,7 +118,7 @@ OPS: dict[str, OpDescriptor] = _table(
     OpDescriptor("UNIDIRECTIONAL_SEQUENCE_LSTM", "AddUnidirectionalSequenceLSTM", guess(16_000),
                  options="UnidirectionalSequenceLSTMOptions", tflm_dtypes=("float32", "int8", "int16"),
                  kernel="unidirectional_sequence_lstm", dtypes=("int8", "int16"),
-                 memory=km.unidirectional_sequence_lstm,
+                 memory=km.unidirectional_sequence_lstm, shape=shapes.unidirectional_sequence_lstm,
                  optional_inputs=(1, 5, 9, 10, 11, 12, 16, 17, 20, 21, 22, 23)),
     # -- elementwise arithmetic ----------------------------------------------------------
     OpDescriptor("ADD", "AddAdd", measured(12_512, 14_432), options="AddOptions",

@@ -194,6 +194,13 @@ def _quantization(node: dict | None, owner: str) -> Quantization | None:
         zero_point = np.full(scale.size, zero_point[0], dtype=zero_point.dtype)
     if not np.all(np.isfinite(scale)):
         raise ModelFormatError(f"{owner}: quantization scale is not finite")
+    outside = zero_point[(zero_point < -(1 << 31)) | (zero_point >= 1 << 31)]
+    if outside.size:
+        # micro_allocator.cc keeps zero points as int32 (static_cast of the file's int64): TFLM would
+        # compute with the low 32 bits, which no converter writes on purpose.
+        wrapped = (int(outside[0]) + (1 << 31)) % (1 << 32) - (1 << 31)
+        raise ModelFormatError(f"{owner}: zero point {int(outside[0])} does not fit the int32 TFLM keeps it in "
+                               f"(TFLM would compute with {wrapped})")
     return Quantization(scale=scale, zero_point=zero_point, axis=node.get("quantized_dimension", 0))
 
 

@@ -33,13 +33,27 @@ def cached_tflite(key: str, build: Callable[[], bytes]) -> Path:
     """Return the path of the cached model for ``key``, building it on a miss."""
     digest = hashlib.sha256(f"{ZOO_VERSION}:{key}".encode()).hexdigest()[:16]
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in key)[:80]
-    path = cache_dir() / f"{safe}-{digest}.tflite"
+    name = f"{safe}-{digest}.tflite"
+    path = cache_dir() / name
     if not path.exists():
-        data = build()
+        seeded = _seeded(name)
+        data = seeded.read_bytes() if seeded else build()
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(data)
         tmp.replace(path)
     return path
+
+
+def _seeded(name: str) -> Path | None:
+    """A converted model kept in a seed folder (``JSQAT_MODEL_SEED``, ``os.pathsep``-separated):
+    the test suite keeps there the models whose conversion costs most (tests/zoo/README.md),
+    so a fresh clone does not spend its CI time re-running the converter. The file name carries
+    the digest of the key, so a changed key misses the seed and is built."""
+    for folder in filter(None, os.environ.get("JSQAT_MODEL_SEED", "").split(os.pathsep)):
+        candidate = Path(folder) / name
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def keras():

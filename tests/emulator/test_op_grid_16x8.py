@@ -171,9 +171,6 @@ def test_int32_bias_that_tflm_reads_as_int64_is_refused(build, opcode):
         Emulator(path)
 
 
-@pytest.mark.parametrize("name", ["seanet_transpose_conv3", "seanet_conv2"])
-
-
 def test_int64_multiply_by_quantized_multiplier_matches_a_big_integer_reference():
     """``MultiplyByQuantizedMultiplier(int64_t, ...)`` over its whole documented input range
     (|x| < 2^47, shift -31..7), against the C's arithmetic in Python integers."""

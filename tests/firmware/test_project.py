@@ -173,7 +173,7 @@ def test_output_directory_safety(tmp_path, small_model):
 
 
 def test_a_model_that_does_not_fit_writes_nothing(tmp_path):
-    path = zoo_model("vgg19", size=96)
+    path = zoo_model("application", size=32, name="VGG19")  # 20 MB of weights, as the arena tests use
     out = tmp_path / "fw"
     with pytest.raises(DoesNotFitError, match="does not fit"):
         build_project(path, load_board("nano33ble"), out, encoding="dense", golden=1)

@@ -165,3 +165,41 @@ def test_per_channel_scales_on_a_scalar_are_refused():
     x = T("x", (), "int8", scale=[0.1, 0.2], zero_point=[0, 0])
     y = T("y", (), "int8", scale=0.1)
     refused(op_model([op("RELU", [x], [y])]), "2 per-channel scales do not match quantized dimension 0 of shape []")
+
+
+def lstm_with(edit) -> bytes:
+    """The corpus' int8 Keras LSTM (20 cells, 28 features, batch 1) with ``edit(model, lstm_operator)`` applied."""
+    from pathlib import Path
+
+    model = read_model(Path(__file__).parents[1] / "corpus" / "keras_lstm_mnist_ptq.tflite")
+    edit(model, next(o for o in model.operators if o.opcode == "UNIDIRECTIONAL_SEQUENCE_LSTM"))
+    return write_model(model)
+
+
+def _set_shape(index, shape):
+    def edit(model, lstm):
+        lstm.inputs[index].shape = shape
+    return edit
+
+
+@pytest.mark.parametrize("edit, fragment", [
+    (_set_shape(18, (1, 19)), "weights tensor"),  # 19 cells from the hidden state: every weight disagrees
+    (_set_shape(19, (1, 21)), "cell state tensor 18 'tfl.pseudo_qconst1' int16[1, 21] holds 21 values, not batch 1 x 20"),
+    (_set_shape(18, (20,)), "hidden state tensor 17 'tfl.pseudo_qconst' int8[20] has rank 1"),
+    (lambda model, lstm: [setattr(t, "shape", (28, 28)) for t in (model.inputs[0], lstm.inputs[0])],
+     "input tensor 16 'tfl.quantize' int8[28, 28] has rank 2; TFLM's kernel needs 3"),
+])
+def test_an_lstm_whose_sizes_disagree_is_refused_as_tflms_prepare_does(edit, fragment):
+    from jsqat_embed.verify.references import run_reference
+
+    data = lstm_with(edit)
+    refused(data, "operator 1 (UNIDIRECTIONAL_SEQUENCE_LSTM)", fragment)
+    if "rank" not in fragment:  # TFLM reads the missing dimensions out of bounds: no oracle there
+        samples = np.zeros((1, 28, 28), np.uint8)
+        assert not run_reference("tflm", data, [samples]).ok, "TFLM's Prepare refuses it"
+
+
+def test_the_lstm_output_shape_follows_the_input_and_the_cells():
+    read_model(lstm_with(lambda model, lstm: None))
+    refused(lstm_with(lambda model, lstm: setattr(lstm.outputs[0], "shape", (1, 28, 21))),
+            "output tensor 24 'tfl.unidirectional_sequence_lstm' int8[1, 28, 21] disagrees with the shape [1, 28, 20]")

@@ -21,16 +21,45 @@ UINT32_MASK = 0xFFFFFFFF
 
 
 class SignalKernel(Kernel):
-    """A signal-library kernel: ``self.options`` holds the decoded custom options."""
+    """A signal-library kernel: ``self.options`` holds the decoded custom options.
 
-    #: option names the kernel's Init reads
+    Before the kernel's own checks (``prepare_signal``), what every signal kernel's Prepare and Init
+    share: the numbers of inputs and outputs (``NumInputs``/``NumOutputs``), no input omitted (-1:
+    TFLM's ``GetInput`` gives a null tensor, which Prepare refuses), and options TFLM reads as this
+    emulator does. TFLM's Init reads them by position, not by name (``FlexbufferWrapper``: element i
+    of the map's values, keys in alphabetical order, the raw bytes as an integer whatever their
+    type), so the names it reads must be the map's first keys, and their values integers or booleans.
+    """
+
+    #: option names the kernel's Init reads (alphabetical: the positions TFLM reads them at)
     required_options: tuple[str, ...] = ()
+    #: inputs and outputs the kernel's Prepare requires
+    input_count: int = 1
+    output_count: int = 1
 
     def prepare(self) -> None:
-        self.options = read_map(self.op.custom_options, self.op.describe())
-        missing = [name for name in self.required_options if name not in self.options]
+        op = self.op
+        name = op.opcode
+        if len(op.inputs) != self.input_count or len(op.outputs) != self.output_count:
+            self.unsupported(f"{name} takes {self.input_count} input(s) and {self.output_count} output(s), "
+                             f"got {len(op.inputs)} and {len(op.outputs)} (TFLM's Prepare checks it)")
+        for index, tensor in enumerate(op.inputs):
+            if tensor is None:
+                self.unsupported(f"input {index} is omitted (-1); TFLM's {name} requires it")
+        self.options = read_map(op.custom_options, op.describe())
+        missing = [key for key in self.required_options if key not in self.options]
         if missing:
             self.unsupported(f"custom options lack {', '.join(missing)}")
+        keys = sorted(self.options, key=lambda key: key.encode())
+        if keys[:len(self.required_options)] != sorted(self.required_options, key=lambda key: key.encode()):
+            self.unsupported(f"custom options {keys}: TFLM reads {list(self.required_options)} by position, as "
+                             f"the first keys in alphabetical order, so other keys before them would be read "
+                             f"in their place")
+        for key in self.required_options:
+            value = self.options[key]
+            if not isinstance(value, (bool, int)):
+                self.unsupported(f"custom option {key} is {value!r}, not an integer (TFLM would read the raw "
+                                 f"bytes of its {type(value).__name__} as one)")
         self.prepare_signal()
 
     def prepare_signal(self) -> None:
@@ -38,8 +67,11 @@ class SignalKernel(Kernel):
 
     def option_int32(self, name: str) -> int:
         """``FlexbufferWrapper::ElementAsInt32``: the value truncated to int32."""
-        value = int(self.options[name])
-        return int(np.int64(value).astype(np.int32))
+        return (int(self.options[name]) + (1 << 31)) % (1 << 32) - (1 << 31)
+
+    def option_bool(self, name: str) -> bool:
+        """``FlexbufferWrapper::ElementAsBool``: any nonzero value is true."""
+        return int(self.options[name]) != 0
 
     def require(self, condition: bool, what: str, tensor=None) -> None:
         if not condition:

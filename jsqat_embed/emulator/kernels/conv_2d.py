@@ -23,10 +23,29 @@ from jsqat_embed.emulator.kernels import _gemm
 from jsqat_embed.graph.padding import output_size, padding_before
 
 
+def live_taps(size: int, taps: int, stride: int, dilation: int, pad: int, out: int) -> tuple[int, int]:
+    """(first, count): the range of filter taps along one axis that read the image for some output
+    position. TFLM skips a tap that falls in the padding (it adds nothing), so with a huge dilation
+    (30,000 on a 28-row image) most taps never touch the image; leaving them out before the padded
+    buffer is allocated bounds it by the image and the output instead of by ``(taps - 1) * dilation``.
+    When no tap touches the image, tap 0 alone is kept (it reads only padding: zeros)."""
+    offsets = np.arange(taps, dtype=np.int64) * dilation - pad  # input row of output 0, per tap
+    first_step = np.maximum(0, -(offsets // stride))  # first output whose row is not above the image
+    touches = (first_step < out) & (offsets + first_step * stride < size)
+    if not touches.any():
+        return 0, 1
+    live = np.flatnonzero(touches)
+    return int(live[0]), int(live[-1] - live[0] + 1)
+
+
 def padded_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, int], dilation: tuple[int, int],
                    pad: tuple[int, int], out_hw: tuple[int, int]) -> np.ndarray:
-    """View (B, Ho, Wo, kh, kw, C) of the zero-padded NHWC batch ``x``: every tap of every output."""
+    """View (B, Ho, Wo, kh, kw, C) of the zero-padded NHWC batch ``x``: every tap of every output.
+
+    A negative ``pad`` (the first taps left out by :func:`live_taps`) crops the image instead."""
     (kh, kw), (sh, sw), (dh, dw), (pad_h, pad_w), (out_h, out_w) = kernel, stride, dilation, pad, out_hw
+    x = x[:, max(-pad_h, 0):, max(-pad_w, 0):, :]
+    pad_h, pad_w = max(pad_h, 0), max(pad_w, 0)
     batches, height, width, channels = x.shape
     need_h = (out_h - 1) * sh + (kh - 1) * dh + 1
     need_w = (out_w - 1) * sw + (kw - 1) * dw + 1
@@ -74,8 +93,12 @@ class Conv2D(Kernel):
             expected = output_size(options["padding"], size, filt, stride, dilation)
             if expected != out:
                 self.unsupported(f"output {axis} {out} does not match {options['padding']} padding ({expected})")
-        self.pad = (padding_before(height, kh, self.stride[0], self.dilation[0], out_h),
-                    padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
+        pads = (padding_before(height, kh, self.stride[0], self.dilation[0], out_h),
+                padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
+        (first_h, kh), (first_w, kw) = (
+            live_taps(*axis) for axis in zip((height, width), (kh, kw), self.stride, self.dilation, pads, (out_h, out_w)))
+        weights = weights[:, first_h:first_h + kh, first_w:first_w + kw, :]
+        self.pad = (pads[0] - first_h * self.dilation[0], pads[1] - first_w * self.dilation[1])
         self.kernel_hw = (kh, kw)
         self.groups = in_channels // filter_depth
         # the 16x8 overload reads neither zero point

@@ -18,7 +18,7 @@ from jsqat_embed.emulator import fixedpoint
 from jsqat_embed.emulator.kernel import Kernel
 from jsqat_embed.emulator.kernels import _gemm
 from jsqat_embed.graph.padding import output_size, padding_before
-from jsqat_embed.emulator.kernels.conv_2d import padded_windows
+from jsqat_embed.emulator.kernels.conv_2d import live_taps, padded_windows
 
 
 class DepthwiseConv2D(Kernel):
@@ -55,8 +55,13 @@ class DepthwiseConv2D(Kernel):
         if (output_size(options["padding"], height, kh, self.stride[0], self.dilation[0]) != out_h
                 or output_size(options["padding"], width, kw, self.stride[1], self.dilation[1]) != out_w):
             self.unsupported(f"output shape {list(output.shape)} does not match {options['padding']} padding")
-        self.pad = (padding_before(height, kh, self.stride[0], self.dilation[0], out_h),
-                    padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
+        pads = (padding_before(height, kh, self.stride[0], self.dilation[0], out_h),
+                padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
+        # taps that never touch the image add nothing in TFLM: left out before the padded buffer is made
+        (first_h, kh), (first_w, kw) = (
+            live_taps(*axis) for axis in zip((height, width), (kh, kw), self.stride, self.dilation, pads, (out_h, out_w)))
+        weights = weights[:, first_h:first_h + kh, first_w:first_w + kw, :]
+        self.pad = (pads[0] - first_h * self.dilation[0], pads[1] - first_w * self.dilation[1])
         self.kernel_hw = (kh, kw)
         self.weights = weights[0].astype(np.int32)  # (kh, kw, Cout)
         # the 16x8 overload reads neither zero point

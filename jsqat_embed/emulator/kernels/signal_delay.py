@@ -18,7 +18,6 @@ class SignalDelay(SignalKernel):
 
     def prepare_signal(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 1, "SignalDelay takes 1 input, 1 output")
         self.require(len(source.shape) >= 1, "input must have at least one dimension", source)
         self.require_types((source, "int16", "input"), (output, "int16", "output"))
         self.require(output.size == source.size, "input and output sizes differ", output)

@@ -18,7 +18,6 @@ class SignalEnergy(SignalKernel):
 
     def prepare_signal(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 1, "SignalEnergy takes 1 input, 1 output")
         self.require_rank(source, 1, "input")
         self.require_rank(output, 1, "output")
         self.require_types((source, "int16", "input"), (output, "uint32", "output"))

@@ -31,10 +31,10 @@ def max_abs_16(frames: np.ndarray) -> np.ndarray:
 
 
 class SignalFftAutoScale(SignalKernel):
+    output_count = 2
 
     def prepare_signal(self) -> None:
         source = self.op.input(0)
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 2, "SignalFftAutoScale takes 1 input, 2 outputs")
         output, scale_bits = self.op.outputs
         self.require_rank(source, 1, "input")
         self.require_rank(output, 1, "output")

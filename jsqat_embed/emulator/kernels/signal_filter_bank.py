@@ -16,10 +16,10 @@ from jsqat_embed.emulator.kernels._signal import SignalKernel
 
 class SignalFilterBank(SignalKernel):
     required_options = ("num_channels",)
+    input_count = 6
 
     def prepare_signal(self) -> None:
         op = self.op
-        self.require(len(op.inputs) == 6 and len(op.outputs) == 1, "SignalFilterBank takes 6 inputs, 1 output")
         source, output = op.input(0), op.outputs[0]
         for index in range(6):
             self.require_rank(op.input(index), 1, f"input {index}")

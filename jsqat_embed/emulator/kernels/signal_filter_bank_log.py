@@ -18,7 +18,6 @@ class SignalFilterBankLog(SignalKernel):
 
     def prepare_signal(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 1, "SignalFilterBankLog takes 1 input, 1 output")
         self.require_rank(source, 1, "input")
         self.require_rank(output, 1, "output")
         self.require_types((source, "uint32", "input"), (output, "int16", "output"))

@@ -23,11 +23,10 @@ class SignalFilterBankSpectralSubtraction(SignalKernel):
     required_options = ("alternate_one_minus_smoothing", "alternate_smoothing", "clamping", "min_signal_remaining",
                         "num_channels", "one_minus_smoothing", "smoothing", "smoothing_bits",
                         "spectral_subtraction_bits")
+    output_count = 2
 
     def prepare_signal(self) -> None:
         source = self.op.input(0)
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 2,
-                     "SignalFilterBankSpectralSubtraction takes 1 input, 2 outputs")
         output, noise = self.op.outputs
         for tensor, what in ((source, "input"), (output, "output"), (noise, "noise estimate")):
             self.require_rank(tensor, 1, what)
@@ -43,7 +42,7 @@ class SignalFilterBankSpectralSubtraction(SignalKernel):
         self.smoothing_bits = u32("smoothing_bits")
         self.subtraction_bits = u32("spectral_subtraction_bits")
         self.require(self.smoothing_bits < 32 and self.subtraction_bits < 64, "shift options out of range")
-        self.clamping = bool(self.options["clamping"])
+        self.clamping = self.option_bool("clamping")
 
     def eval(self, inputs):
         x = inputs[0].astype(np.uint64)[:, : self.channels]

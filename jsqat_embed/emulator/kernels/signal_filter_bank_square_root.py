@@ -12,11 +12,10 @@ from jsqat_embed.emulator.kernels._signal import SignalKernel, square_root_64
 
 
 class SignalFilterBankSquareRoot(SignalKernel):
+    input_count = 2
 
     def prepare_signal(self) -> None:
         source, scale_bits, output = self.op.input(0), self.op.input(1), self.op.outputs[0]
-        self.require(len(self.op.inputs) == 2 and len(self.op.outputs) == 1,
-                     "SignalFilterBankSquareRoot takes 2 inputs, 1 output")
         self.require_rank(source, 1, "input")
         self.require_rank(scale_bits, 0, "scale_bits")
         self.require_rank(output, 1, "output")

@@ -18,10 +18,10 @@ from jsqat_embed.emulator.kernels._signal import SignalKernel
 
 class SignalFramer(SignalKernel):
     required_options = ("frame_size", "frame_step", "prefill")
+    output_count = 2
 
     def prepare_signal(self) -> None:
         source = self.op.input(0)
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 2, "SignalFramer takes 1 input, 2 outputs")
         output, valid = self.op.outputs
         self.require(len(source.shape) >= 1 and len(output.shape) == len(source.shape) + 1,
                      "the output must be one rank above the input")
@@ -35,7 +35,7 @@ class SignalFramer(SignalKernel):
         self.frames = width // self.step
         rows = source.size // width
         self.require(output.size == rows * self.frames * self.size, "output does not hold the frames", output)
-        prefill = (self.size - self.step) if bool(self.options["prefill"]) else 0
+        prefill = (self.size - self.step) if self.option_bool("prefill") else 0
         # Which frames come out, and from where in [prefill zeros] + row: independent of the values.
         self.starts, available, read = [], max(prefill, 0), 0
         for _ in range(self.frames):

@@ -21,8 +21,7 @@ class SignalIrfft(SignalKernel):
 
     def prepare_signal(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 1, "SignalIrfft takes 1 input, 1 output")
-        dtype = TENSOR_TYPES.get(int(self.options["T"]))
+        dtype = TENSOR_TYPES.get(self.option_int32("T"))
         self.require(dtype is not None, f"type option T={self.options['T']} (TFLM builds int16, int32 and float)")
         self.require(len(source.shape) == len(output.shape) and len(source.shape) >= 1, "input and output ranks differ")
         self.require_types((source, dtype, "input"), (output, dtype, "output"))

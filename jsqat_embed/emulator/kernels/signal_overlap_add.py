@@ -20,8 +20,7 @@ class SignalOverlapAdd(SignalKernel):
 
     def prepare_signal(self) -> None:
         source, output = self.op.input(0), self.op.outputs[0]
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 1, "SignalOverlapAdd takes 1 input, 1 output")
-        dtype = TENSOR_TYPES.get(int(self.options["T"]))
+        dtype = TENSOR_TYPES.get(self.option_int32("T"))
         self.require(dtype in ("int16", "float32"), f"type option T={self.options['T']} (TFLM builds int16 and float)")
         self.require(len(source.shape) >= 2 and len(source.shape) == len(output.shape) + 1,
                      "input must be (..., frames, frame_size) and the output one rank lower")

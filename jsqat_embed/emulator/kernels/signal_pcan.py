@@ -49,10 +49,10 @@ def pcan_shrink(x: np.ndarray) -> np.ndarray:
 
 class SignalPCAN(SignalKernel):
     required_options = ("snr_shift",)
+    input_count = 3
 
     def prepare_signal(self) -> None:
         op = self.op
-        self.require(len(op.inputs) == 3 and len(op.outputs) == 1, "SignalPCAN takes 3 inputs, 1 output")
         source, noise, lut, output = op.input(0), op.input(1), op.input(2), op.outputs[0]
         for tensor, what in ((source, "input"), (noise, "noise estimate"), (lut, "gain LUT"), (output, "output")):
             self.require_rank(tensor, 1, what)

@@ -18,10 +18,10 @@ from jsqat_embed.emulator.kernels._signal import SignalKernel
 
 class SignalStacker(SignalKernel):
     required_options = ("num_channels", "stacker_left_context", "stacker_right_context", "stacker_step")
+    output_count = 2
 
     def prepare_signal(self) -> None:
         source = self.op.input(0)
-        self.require(len(self.op.inputs) == 1 and len(self.op.outputs) == 2, "SignalStacker takes 1 input, 2 outputs")
         output, valid = self.op.outputs
         self.require_rank(source, 1, "input")
         self.require_rank(output, 1, "output")

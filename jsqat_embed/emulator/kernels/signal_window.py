@@ -13,10 +13,10 @@ from jsqat_embed.emulator.kernels._signal import SignalKernel
 
 class SignalWindow(SignalKernel):
     required_options = ("shift",)
+    input_count = 2
 
     def prepare_signal(self) -> None:
         source, weights, output = self.op.input(0), self.op.input(1), self.op.outputs[0]
-        self.require(len(self.op.inputs) == 2 and len(self.op.outputs) == 1, "SignalWindow takes 2 inputs, 1 output")
         self.require(len(source.shape) >= 1, "input must have at least one dimension", source)
         self.require_rank(weights, 1, "weights")
         self.require(len(source.shape) == len(output.shape), "input and output ranks differ", output)

@@ -48,6 +48,9 @@ GATE_TANH_SCALE_POWER = -12
 #: activation type -> the bias type TFLM reads with it (EvalLstm<int8, int8, int16, int32> and <int16, ..., int64>)
 BIAS_TYPES = {"int8": "int32", "int16": "int64"}
 INT16_MIN, INT16_MAX = -(1 << 15), (1 << 15) - 1
+#: cell-state scale powers for which TFLM's int16 tanh stays within int arithmetic: a left shift of
+#: at most 14 (|x| * 3 << 14 < 2^31 for every int16 x) or a right shift of at most 31
+CELL_SCALE_POWERS = range(-31 - 12, 14 - 12 + 1)
 
 
 def checked_log2(value: float) -> int:
@@ -60,7 +63,21 @@ def checked_log2(value: float) -> int:
 
 
 def tanh_parameters(cell_state_scale_power: int) -> tuple[int, int]:
-    """``lstm_internal::Tanh``: (input_multiplier, input_left_shift) for a 2^power-scaled input."""
+    """``lstm_internal::Tanh``: (input_multiplier, input_left_shift) for a 2^power-scaled input.
+
+    ``reference_integer_ops::Tanh`` then computes in int: ``3 << shift`` times an int16 when the
+    multiplier is 0, ``1 << (shift - 1)`` as the rounding otherwise. Both are defined only for
+    ``CELL_SCALE_POWERS`` (a cell scale of 2^-43 to 2^2); beyond, the C shifts by 32 or more or
+    overflows an int (undefined, different on x86 and Arm), so the model is refused.
+    """
+    if cell_state_scale_power not in CELL_SCALE_POWERS:
+        left_shift = (15 + cell_state_scale_power) - 3
+        what = (f"3 << {left_shift} times an int16 cell value" if left_shift >= 0
+                else f"a rounding shift by {-left_shift}")
+        raise fixedpoint.UndefinedInTFLM(
+            f"cell state scale 2^{cell_state_scale_power}: TFLM's int16 tanh of the cell would compute {what}, "
+            f"which overflows an int (undefined in C); cell scales 2^{CELL_SCALE_POWERS.start} to "
+            f"2^{CELL_SCALE_POWERS.stop - 1} are defined")
     left_shift = (15 + cell_state_scale_power) - 3
     if left_shift < 0:
         return 3, -left_shift
@@ -175,7 +192,10 @@ class UnidirectionalSequenceLstm(Kernel):
         self.hidden_range = (int(info.min), int(info.max))
         # ResetVariableTensors: int8 tensors filled with their zero point, every other type with 0.
         self.initial_hidden = hidden.zero_point if activation_type == "int8" else 0
-        self.cell_tanh = tanh_parameters(self.cell_state_scale_power)
+        try:
+            self.cell_tanh = tanh_parameters(self.cell_state_scale_power)
+        except fixedpoint.UndefinedInTFLM as exc:
+            self.unsupported(str(exc), cell)
         self.gate_tanh = tanh_parameters(GATE_TANH_SCALE_POWER)
 
     def _gate_multipliers(self, input_scale: float, weights) -> list[tuple[int, int]]:
