@@ -169,6 +169,13 @@ class QemuBoard:
         self.close()
         raise AssertionError(f"QEMU gave no serial pseudo-terminal: {text.decode(errors='replace')}")
 
+    def pause(self) -> None:
+        """Stop the emulated CPU: idle, the firmware's serial loop would keep a host core busy."""
+        self._monitor("stop")
+
+    def resume(self) -> None:
+        self._monitor("cont")
+
     def _monitor(self, command: str) -> None:
         self.process.stdin.write(command.encode() + b"\n")
         self.process.stdin.flush()
@@ -186,8 +193,17 @@ class QemuBoard:
             self.holder = None
 
 
+@pytest.fixture
+def uart_board(uart_firmware):
+    """uart_firmware, running for one test (paused between tests)."""
+    board = uart_firmware[0]
+    board.resume()
+    yield uart_firmware
+    board.pause()
+
+
 @pytest.fixture(scope="module")
-def uart_board(tmp_path_factory):
+def uart_firmware(tmp_path_factory):
     """The two-input/two-output model's generated cmake project (its main.cc and platform
     file included) with UART hooks, linked with TFLM for Cortex-M4 and booted under QEMU."""
     from tests.tflm_targets import CORTEX_M4, link_for_qemu, tflm_build_or_skip
@@ -201,6 +217,7 @@ def uart_board(tmp_path_factory):
     assert {p.name for p in sources} >= {"main.cc", "jsqat_platform_cortex_m.cc", "jsqat_app.cc"}
     elf = link_for_qemu(build, sources, tmp / "app.elf", include=[src])
     board = QemuBoard(elf)
+    board.pause()
     yield board, model, result
     board.close()
 
@@ -304,8 +321,17 @@ def test_serial_verify_through_a_console_that_translates_line_endings_under_qemu
     assert data["samples"] == 8 and data["bit_exact"] == 8
 
 
+@pytest.fixture
+def image_board(image_firmware):
+    """image_firmware, running for one test (paused between tests)."""
+    board = image_firmware[0]
+    board.resume()
+    yield image_firmware
+    board.pause()
+
+
 @pytest.fixture(scope="module")
-def image_board(tmp_path_factory):
+def image_firmware(tmp_path_factory):
     """A one-image-input classifier with a 96x96x3 int8 input (27,648 bytes a frame, the
     size whose binary frames a translating console corrupted), linked and booted as uart_board."""
     from tests.tflm_targets import CORTEX_M4, link_for_qemu, tflm_build_or_skip
@@ -318,6 +344,7 @@ def image_board(tmp_path_factory):
     sources = sorted(src.glob("*.cc")) + [HERE / "qemu" / "platform_mps2_uart.cc"]
     elf = link_for_qemu(build, sources, tmp / "app.elf", include=[src])
     board = QemuBoard(elf)
+    board.pause()
     yield board, model
     board.close()
 
