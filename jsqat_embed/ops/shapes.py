@@ -95,6 +95,18 @@ def _bias(op: Operator, index: int, channels: int) -> None:
         raise ShapeError(f"bias {bias.describe()} has {bias.size} values for {channels} output channels")
 
 
+def _convolved(op: Operator, source, kh: int, kw: int, out_channels: int) -> tuple:
+    """``[N, out_h, out_w, Cout]`` of a convolution's window over ``source`` (strides and
+    dilations at least 1)."""
+    options = op.options
+    _at_least_one(op, stride_h=options["stride_h"], stride_w=options["stride_w"],
+                  dilation_h_factor=options["dilation_h_factor"], dilation_w_factor=options["dilation_w_factor"])
+    return (source.shape[0],
+            _spatial(op, "height", source.shape[1], kh, options["stride_h"], options["dilation_h_factor"]),
+            _spatial(op, "width", source.shape[2], kw, options["stride_w"], options["dilation_w_factor"]),
+            out_channels)
+
+
 # -- rules --------------------------------------------------------------------------------
 def conv_2d(op: Operator) -> list:
     """CONV_2D: 4-D input and filter ``[Cout, kh, kw, Cin/groups]``, input depth a multiple of the
@@ -105,13 +117,7 @@ def conv_2d(op: Operator) -> list:
         raise ShapeError(f"input depth {source.shape[3]} does not split into groups of the filter depth {depth} "
                          f"for {out_channels} output channels ({weights.describe()})")
     _bias(op, 2, out_channels)
-    options = op.options
-    _at_least_one(op, stride_h=options["stride_h"], stride_w=options["stride_w"],
-                  dilation_h_factor=options["dilation_h_factor"], dilation_w_factor=options["dilation_w_factor"])
-    return [(source.shape[0],
-             _spatial(op, "height", source.shape[1], kh, options["stride_h"], options["dilation_h_factor"]),
-             _spatial(op, "width", source.shape[2], kw, options["stride_w"], options["dilation_w_factor"]),
-             out_channels)]
+    return [_convolved(op, source, kh, kw, out_channels)]
 
 
 def depthwise_conv_2d(op: Operator) -> list:
@@ -123,13 +129,7 @@ def depthwise_conv_2d(op: Operator) -> list:
         raise ShapeError(f"filter {weights.describe()} does not fit input depth {source.shape[3]} "
                          f"(needs [1, kh, kw, a multiple of it])")
     _bias(op, 2, out_channels)
-    options = op.options
-    _at_least_one(op, stride_h=options["stride_h"], stride_w=options["stride_w"],
-                  dilation_h_factor=options["dilation_h_factor"], dilation_w_factor=options["dilation_w_factor"])
-    return [(source.shape[0],
-             _spatial(op, "height", source.shape[1], kh, options["stride_h"], options["dilation_h_factor"]),
-             _spatial(op, "width", source.shape[2], kw, options["stride_w"], options["dilation_w_factor"]),
-             out_channels)]
+    return [_convolved(op, source, kh, kw, out_channels)]
 
 
 def fully_connected(op: Operator) -> list:

@@ -60,6 +60,30 @@ def padded_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, in
     )
 
 
+def set_window(kernel: Kernel, options: dict, input_shape, output_shape, weights: np.ndarray) -> np.ndarray:
+    """A convolution's window over the image, as ``kernel.stride``, ``dilation``, ``pad`` and
+    ``kernel_hw``, checked against the output's shape; returns ``weights`` (``[*, kh, kw, *]``)
+    without the taps that never touch the image (TFLM skips them)."""
+    kernel.stride = (options["stride_h"], options["stride_w"])
+    kernel.dilation = (options["dilation_h_factor"], options["dilation_w_factor"])
+    if min(kernel.stride + kernel.dilation) < 1:
+        kernel.unsupported(f"stride {kernel.stride} / dilation {kernel.dilation} must be >= 1")
+    (height, width), (out_h, out_w), (kh, kw) = input_shape[1:3], output_shape[1:3], weights.shape[1:3]
+    for axis, size, filt, stride, dilation, out in (
+            ("height", height, kh, kernel.stride[0], kernel.dilation[0], out_h),
+            ("width", width, kw, kernel.stride[1], kernel.dilation[1], out_w)):
+        expected = output_size(options["padding"], size, filt, stride, dilation)
+        if expected != out:
+            kernel.unsupported(f"output {axis} {out} does not match {options['padding']} padding ({expected})")
+    pads = (padding_before(height, kh, kernel.stride[0], kernel.dilation[0], out_h),
+            padding_before(width, kw, kernel.stride[1], kernel.dilation[1], out_w))
+    (first_h, kh), (first_w, kw) = (
+        live_taps(*axis) for axis in zip((height, width), (kh, kw), kernel.stride, kernel.dilation, pads, (out_h, out_w)))
+    kernel.pad = (pads[0] - first_h * kernel.dilation[0], pads[1] - first_w * kernel.dilation[1])
+    kernel.kernel_hw = (kh, kw)
+    return weights[:, first_h:first_h + kh, first_w:first_w + kw, :]
+
+
 class Conv2D(Kernel):
 
     def prepare(self) -> None:
@@ -77,29 +101,12 @@ class Conv2D(Kernel):
         weights = self.constant(1).astype(np.int64)  # (Cout, kh, kw, Cin_per_group)
         if weights.ndim != 4 or len(self.input_tensor.shape) != 4 or len(output.shape) != 4:
             self.unsupported("CONV_2D needs 4-D input, filter and output")
-        out_channels, kh, kw, filter_depth = weights.shape
+        out_channels, _, _, filter_depth = weights.shape
         in_channels = self.input_tensor.shape[3]
         if filter_depth == 0 or in_channels % filter_depth or out_channels % (in_channels // filter_depth):
             self.unsupported(f"input depth {in_channels} is not a multiple of filter depth {filter_depth}")
         options = op.options
-        self.stride = (options["stride_h"], options["stride_w"])
-        self.dilation = (options["dilation_h_factor"], options["dilation_w_factor"])
-        if min(self.stride + self.dilation) < 1:
-            self.unsupported(f"stride {self.stride} / dilation {self.dilation} must be >= 1")
-        height, width = self.input_tensor.shape[1:3]
-        out_h, out_w = output.shape[1:3]
-        for axis, size, filt, stride, dilation, out in (("height", height, kh, self.stride[0], self.dilation[0], out_h),
-                                                        ("width", width, kw, self.stride[1], self.dilation[1], out_w)):
-            expected = output_size(options["padding"], size, filt, stride, dilation)
-            if expected != out:
-                self.unsupported(f"output {axis} {out} does not match {options['padding']} padding ({expected})")
-        pads = (padding_before(height, kh, self.stride[0], self.dilation[0], out_h),
-                padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
-        (first_h, kh), (first_w, kw) = (
-            live_taps(*axis) for axis in zip((height, width), (kh, kw), self.stride, self.dilation, pads, (out_h, out_w)))
-        weights = weights[:, first_h:first_h + kh, first_w:first_w + kw, :]
-        self.pad = (pads[0] - first_h * self.dilation[0], pads[1] - first_w * self.dilation[1])
-        self.kernel_hw = (kh, kw)
+        weights = set_window(self, options, self.input_tensor.shape, output.shape, weights)
         self.groups = in_channels // filter_depth
         # the 16x8 overload reads neither zero point
         self.input_zero_point = self.input_tensor.zero_point if dtype == "int8" else 0
@@ -109,7 +116,7 @@ class Conv2D(Kernel):
         self.activation = fixedpoint.activation_range_quantized(
             options["fused_activation_function"], output.scale, output.zero_point, dtype)
         self.bias = self.constant(2).astype(np.int64) if bias_tensor is not None else np.zeros(out_channels, np.int64)
-        depth = kh * kw * filter_depth
+        depth = self.kernel_hw[0] * self.kernel_hw[1] * filter_depth  # the taps that touch the image
         max_input = 255 if dtype == "int8" else 1 << 15
         self.compute_dtype = _gemm.exact_dtype(depth, max_input, int(np.abs(weights).max(initial=0)))
         per_group = out_channels // self.groups

@@ -17,8 +17,7 @@ import numpy as np
 from jsqat_embed.emulator import fixedpoint
 from jsqat_embed.emulator.kernel import Kernel
 from jsqat_embed.emulator.kernels import _gemm
-from jsqat_embed.graph.padding import output_size, padding_before
-from jsqat_embed.emulator.kernels.conv_2d import live_taps, padded_windows
+from jsqat_embed.emulator.kernels.conv_2d import padded_windows, set_window
 
 
 class DepthwiseConv2D(Kernel):
@@ -40,29 +39,13 @@ class DepthwiseConv2D(Kernel):
         weights = self.constant(1).astype(np.int64)  # (1, kh, kw, Cout)
         if weights.ndim != 4 or weights.shape[0] != 1 or len(input_tensor.shape) != 4 or len(output.shape) != 4:
             self.unsupported("DEPTHWISE_CONV_2D needs a (1, kh, kw, C) filter and 4-D input and output")
-        _, kh, kw, out_channels = weights.shape
+        out_channels = weights.shape[3]
         in_channels = input_tensor.shape[3]
         if out_channels != output.shape[3] or in_channels == 0 or out_channels % in_channels:
             self.unsupported(f"output depth {out_channels} is not a multiple of input depth {in_channels}")
         self.depth_multiplier = out_channels // in_channels
         options = op.options
-        self.stride = (options["stride_h"], options["stride_w"])
-        self.dilation = (options["dilation_h_factor"], options["dilation_w_factor"])
-        if min(self.stride + self.dilation) < 1:
-            self.unsupported(f"stride {self.stride} / dilation {self.dilation} must be >= 1")
-        height, width = input_tensor.shape[1:3]
-        out_h, out_w = output.shape[1:3]
-        if (output_size(options["padding"], height, kh, self.stride[0], self.dilation[0]) != out_h
-                or output_size(options["padding"], width, kw, self.stride[1], self.dilation[1]) != out_w):
-            self.unsupported(f"output shape {list(output.shape)} does not match {options['padding']} padding")
-        pads = (padding_before(height, kh, self.stride[0], self.dilation[0], out_h),
-                padding_before(width, kw, self.stride[1], self.dilation[1], out_w))
-        # taps that never touch the image add nothing in TFLM: left out before the padded buffer is made
-        (first_h, kh), (first_w, kw) = (
-            live_taps(*axis) for axis in zip((height, width), (kh, kw), self.stride, self.dilation, pads, (out_h, out_w)))
-        weights = weights[:, first_h:first_h + kh, first_w:first_w + kw, :]
-        self.pad = (pads[0] - first_h * self.dilation[0], pads[1] - first_w * self.dilation[1])
-        self.kernel_hw = (kh, kw)
+        weights = set_window(self, options, input_tensor.shape, output.shape, weights)
         self.weights = weights[0].astype(np.int32)  # (kh, kw, Cout)
         # the 16x8 overload reads neither zero point
         self.input_zero_point = input_tensor.zero_point if dtype == "int8" else 0
