@@ -329,15 +329,22 @@ def test_generated_app_compiles_warning_free_against_tflm_headers(tmp_path, targ
 
     from tests.firmware.io_models import multi_io_model
 
+    from tests.tflm_targets import third_party
+
+    # TFLM's sources: JSQAT_TFLM_SRC (+ JSQAT_TFLM_INCLUDES), else the pinned ones beside the project
     tflm = os.environ.get("JSQAT_TFLM_SRC")
+    extra = [p for p in os.environ.get("JSQAT_TFLM_INCLUDES", "").split(os.pathsep) if p]
     if not tflm:
-        pytest.skip("JSQAT_TFLM_SRC is not set: TFLM's headers are needed (see tests/tflm_targets.py)")
+        pinned = third_party()
+        if not (pinned / "tflite-micro" / "tensorflow").is_dir():
+            pytest.skip(f"TFLM's headers are needed: no JSQAT_TFLM_SRC and no pinned sources in {pinned}")
+        tflm = str(pinned / "tflite-micro")
+        extra = [str(pinned / "flatbuffers" / "include"), str(pinned / "gemmlowp"), str(pinned / "ruy")]
     command = COMPILERS[target]
     if shutil.which(command[0]) is None:
         pytest.skip(f"{command[0]} is not installed")
     out = tmp_path / "fw"
     build_project(multi_io_model(), load_board("rpi-pico"), out, build_system="cmake", golden=2)
-    extra = [p for p in os.environ.get("JSQAT_TFLM_INCLUDES", "").split(os.pathsep) if p]
     includes = [flag for path in (tflm, *extra) for flag in ("-isystem", path)]
     result = subprocess.run([*command, *WARNINGS, "-DTF_LITE_STATIC_MEMORY", "-I.", *includes, "-c", "jsqat_app.cc",
                              "-o", str(tmp_path / "app.o")], cwd=out / "src", capture_output=True, text=True)
