@@ -110,6 +110,8 @@ def rounding_divide_by_pot(x, exponent):
     """
     x = np.asarray(x, dtype=np.int64)
     exponent = np.asarray(exponent, dtype=np.int64)
+    if exponent.ndim == 0 and exponent == 0:
+        return x.copy()  # division by 1 (a fresh array, as on the other paths)
     half = (np.int64(1) << exponent) >> 1
     if np.all(exponent > 0):
         result = x >> 63  # -1 where x < 0, else 0
