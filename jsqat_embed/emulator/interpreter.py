@@ -197,6 +197,8 @@ class Emulator:
                     args.append(self._constants[tensor.index])
                 elif tensor.is_variable and tensor.index not in env:
                     args.append(None)  # state (SVDF, LSTM): the kernel starts from TFLM's reset value
+                elif tensor.index not in env:
+                    raise _unwritten(op, tensor)
                 else:
                     args.append(env[tensor.index])
             try:
@@ -230,9 +232,19 @@ class Emulator:
         for tensor in self.model.outputs:
             if tensor.index in env:
                 outputs.append(env[tensor.index])
-            else:  # a constant model output
+            elif tensor.index in self._constants:  # a constant model output
                 outputs.append(np.broadcast_to(self._constants[tensor.index], (samples, *tensor.shape)).copy())
+            else:
+                raise _unwritten(None, tensor)
         return outputs, kept
+
+
+def _unwritten(reader, tensor: Tensor) -> UnsupportedModelError:
+    """A tensor an operator declares as an output but whose kernel does not write (a CONCATENATION
+    given a second output, say: TFLM's kernel ignores it too), read afterwards."""
+    who = reader.describe() if reader is not None else "the model's output"
+    return UnsupportedModelError(f"{who} reads {tensor.describe()}, which its operator declares as an output but "
+                                 f"does not write (TFLM would read whatever the arena held there)")
 
 
 def _unsample(value: np.ndarray, tensor: Tensor) -> np.ndarray:

@@ -58,6 +58,10 @@ class OpDescriptor:
     #: input positions TFLM's kernel treats as optional (an index of -1 there means "omitted");
     #: every other position must name a tensor
     optional_inputs: tuple[int, ...] = ()
+    #: (numbers of inputs, numbers of outputs) TFLM's Prepare accepts (its NumInputs/NumOutputs
+    #: checks, each seen refusing a model in the differential fuzz run); None: not checked by TFLM
+    #: or not recorded here (ADD, SUB, FULLY_CONNECTED, the pools, CONCATENATION take extra ones)
+    operand_counts: tuple[tuple[int, ...], tuple[int, ...]] | None = None
     notes: str = ""
     extra: dict = field(default_factory=dict)
 

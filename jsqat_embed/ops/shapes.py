@@ -553,6 +553,12 @@ def check_operator(op: Operator) -> None:
     found = OPS.get(op.opcode)
     if found is None:
         return
+    if found.operand_counts is not None:
+        for role, count, allowed in (("input", len(op.inputs), found.operand_counts[0]),
+                                     ("output", len(op.outputs), found.operand_counts[1])):
+            if count not in allowed:
+                raise ModelFormatError(f"{op.describe()}: {count} {role}(s); TFLM's {op.opcode} refuses the model "
+                                       f"unless it has {' or '.join(map(str, allowed))}")
     for index, tensor in enumerate(op.inputs):
         if tensor is None and index not in found.optional_inputs:
             raise ModelFormatError(f"{op.describe()}: input {index} is -1 (omitted), but TFLM's {op.opcode} "

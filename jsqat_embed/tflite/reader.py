@@ -179,7 +179,13 @@ def operator_code(node: dict, index: int) -> tuple[str, bool, int]:
     return name, False, version
 
 
-def _quantization(node: dict | None, owner: str) -> Quantization | None:
+#: the zero points a quantized tensor of each type can have (TFLite's quantization spec: a
+#: zero point is a value of the tensor's type)
+_ZERO_POINT_RANGES = {"int8": (-128, 127), "uint8": (0, 255), "int16": (-(1 << 15), (1 << 15) - 1),
+                      "int4": (-8, 7)}
+
+
+def _quantization(node: dict | None, owner: str, dtype: str = "") -> Quantization | None:
     if node is None:
         return None
     scale = node.get("scale")
@@ -201,6 +207,15 @@ def _quantization(node: dict | None, owner: str) -> Quantization | None:
         wrapped = (int(outside[0]) + (1 << 31)) % (1 << 32) - (1 << 31)
         raise ModelFormatError(f"{owner}: zero point {int(outside[0])} does not fit the int32 TFLM keeps it in "
                                f"(TFLM would compute with {wrapped})")
+    if dtype in _ZERO_POINT_RANGES:
+        low, high = _ZERO_POINT_RANGES[dtype]
+        outside = zero_point[(zero_point < low) | (zero_point > high)]
+        if outside.size:
+            # TFLM does not check: its kernels add the zero point in int32 arithmetic (an output
+            # offset after requantization, an activation bound) that then overflows, which is
+            # undefined in C (the x86 wheel wraps), so no result would be TFLM's
+            raise ModelFormatError(f"{owner}: zero point {int(outside[0])} is outside {dtype}'s range "
+                                   f"[{low}, {high}] (TFLM's int32 arithmetic with it can overflow)")
     return Quantization(scale=scale, zero_point=zero_point, axis=node.get("quantized_dimension", 0))
 
 
@@ -227,7 +242,7 @@ def _tensor(node: dict, index: int, buffer_data: _BufferData) -> Tensor:
         name=name,
         shape=shape,
         dtype=dtype,
-        quantization=_quantization(node.get("quantization"), owner),
+        quantization=_quantization(node.get("quantization"), owner, dtype),
         buffer_index=node.get("buffer", 0),
         is_variable=bool(node.get("is_variable", False)),
         shape_signature=tuple(int(d) for d in signature) if signature is not None else None,
@@ -244,6 +259,11 @@ def _tensor(node: dict, index: int, buffer_data: _BufferData) -> Tensor:
                 f"{owner}: buffer {tensor.buffer_index} holds {len(raw)} bytes but shape "
                 f"{list(shape)} of {dtype} needs {elements * itemsize}"
             )
+        if tensor.is_variable:
+            # micro_allocator.cc plans a variable tensor in the arena and ResetVariableTensors fills it
+            # with its zero point: the buffer's data is never read
+            raise ModelFormatError(f"{owner}: a variable tensor with constant data (buffer {tensor.buffer_index}); "
+                                   f"TFLM ignores the data and starts it from its zero point")
         array = np.frombuffer(raw, dtype=np.dtype(schema.NUMPY_DTYPES[dtype]).newbyteorder("<"))
         tensor.data = array.astype(schema.NUMPY_DTYPES[dtype], copy=False).reshape(shape)
     elif dtype in schema.NUMPY_DTYPES:
@@ -301,6 +321,12 @@ def _operator(node: dict, index: int, codes: list, tensors: list[Tensor], data: 
         if large_offset + large_size > len(data):
             raise ModelFormatError(f"{owner}: large custom options lie outside the {len(data)}-byte file")
         custom_options = bytes(data[large_offset : large_offset + large_size])
+    for tensor in _tensor_list(node.get("intermediates"), tensors, f"{owner} intermediates", optional=False):
+        if tensor.size:
+            # micro_allocator.cc: "Does not support intermediate tensor with non-zero size" (an LSTM's
+            # intermediates only carry quantization parameters)
+            raise ModelFormatError(f"{owner}: intermediate {tensor.describe()} has {tensor.size} elements; TFLM "
+                                   f"refuses an intermediate tensor of non-zero size")
     return Operator(
         index=index,
         opcode=opcode,
@@ -325,6 +351,15 @@ def _subgraph(node: dict, index: int, codes: list, buffer_data: _BufferData) -> 
     owner = f"subgraph {index}"
     inputs = _tensor_list(node.get("inputs"), tensors, f"{owner} inputs", optional=False)
     outputs = _tensor_list(node.get("outputs"), tensors, f"{owner} outputs", optional=False)
+    for tensor in inputs:
+        if tensor.is_constant:
+            # TFLM does not plan such an input in the arena but points it at the model's buffer: the
+            # wheel writes the input into its copy of the model, a device cannot (flash)
+            raise ModelFormatError(f"{owner}: input {tensor.describe()} has constant data (buffer "
+                                   f"{tensor.buffer_index}); TFLM would point the input at the model's own buffer")
+    if index == 0 and not outputs:
+        # the tflite-micro wheel dies (SIGSEGV) loading a model whose main subgraph has no outputs
+        raise ModelFormatError(f"{owner}: no outputs (TFLM crashes on such a model; it would compute nothing)")
     operators = [_operator(t, i, codes, tensors, buffer_data.data) for i, t in enumerate(operator_nodes)]
     _check_order(operators, inputs, outputs, owner)
     return Subgraph(name=node.get("name") or f"subgraph_{index}", tensors=tensors,

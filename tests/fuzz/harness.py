@@ -14,6 +14,9 @@ and a wall-clock limit; the property is that every stage (read_model, fit_board 
 board, Emulator construction and one invoke) ends in a result or a
 :class:`jsqat_embed.errors.JsqatError`: never another exception, a crash, more than
 ``CASE_SECONDS`` or more than ``CASE_BYTES`` of memory.
+
+The differential run (``scripts/fuzz.py --differential``, the end of this file) adds: a model
+the emulator accepts must give TFLM's outputs byte for byte (docs/robustness.md, "Differential run").
 """
 
 from __future__ import annotations
@@ -262,6 +265,7 @@ class Outcome:
     stage: str = ""
     where: str = ""  # the innermost frame of the traceback: file:line function
     seconds: float = 0.0
+    arrays: tuple | None = None  # the differential run's (inputs, outputs) of an accepted model
 
     @property
     def finding(self) -> bool:
@@ -398,7 +402,8 @@ def _worker(connection, memory_bytes: int) -> None:
         mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
     limit = mapped + memory_bytes
     resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
-    runners = {"model": run_model_case, "board": run_board_case, "probe": _run_probe}
+    runners = {"model": run_model_case, "board": run_board_case, "probe": _run_probe,
+               "differential": run_emulator_side}
     while True:
         try:
             message = connection.recv()
@@ -411,6 +416,11 @@ def _worker(connection, memory_bytes: int) -> None:
             kind, name, data = numbered_case(seed, index)
             outcome = runners[kind](data, index)
             connection.send((outcome, (kind, name, data) if outcome.finding else None))
+        elif message[0] == "differential":  # ("differential", seed, index): the emulator's side, with the case
+            _, seed, index = message
+            name, data = differential_case(seed, index)
+            outcome = run_emulator_side(data, index)
+            connection.send((outcome, ("model", name, data) if outcome.finding or outcome.arrays else None))
         else:
             kind, data, case_index = message
             connection.send((runners[kind](data, case_index), None))
@@ -447,6 +457,14 @@ class Worker:
         outcome, case = self._ask(("numbered", seed, index))
         if outcome.finding and case is None:  # a hang or a crash: make the case again here
             case = numbered_case(seed, index)
+        return outcome, case
+
+    def run_differential(self, seed: int, index: int) -> tuple[Outcome, tuple[str, str, bytes] | None]:
+        """The emulator's side of differential case ``index`` of run ``seed``: with the case
+        when it finds or when the model was accepted (then TFLM runs it too)."""
+        outcome, case = self._ask(("differential", seed, index))
+        if outcome.finding and case is None:
+            case = ("model", *differential_case(seed, index))
         return outcome, case
 
     def _ask(self, message) -> tuple[Outcome, tuple | None]:
@@ -517,3 +535,243 @@ def numbered_case(seed: int, index: int) -> tuple[str, str, bytes]:
     kind = "board" if index % BOARD_EVERY == BOARD_EVERY - 1 else "model"
     name, data = make_case(random_draw(random.Random(f"{seed}:{index}")), _SEEDS[kind])
     return kind, name, data
+
+
+# --- the differential run: accepted mutated models against the real TFLM ------------------------
+#
+# The property above is only "a result or a project error". The differential run adds: a
+# result must be TFLM's, byte for byte. The emulator side runs in the limited Worker (a
+# "differential" message); TFLM runs in a TflmWorker, a forked child that keeps the wheel
+# loaded and is restarted when TFLM aborts it (it does, on some bad models).
+
+#: differential seeds: the small corpus models and the op models; those with a CONV_2D or a
+#: DEPTHWISE_CONV_2D (the issue's reproduction) are drawn three times in four
+DIFFERENTIAL_MAX_SEED_BYTES = 60_000
+DIFFERENTIAL_SAMPLES = 2
+_DIFFERENTIAL_SEEDS: dict[str, dict[str, bytes]] = {}
+
+
+def differential_seeds() -> tuple[dict[str, bytes], list[str], list[str]]:
+    """(name -> bytes, convolution seed names, other seed names): the model seeds under
+    DIFFERENTIAL_MAX_SEED_BYTES that the emulator runs unmutated."""
+    if not _DIFFERENTIAL_SEEDS:
+        from jsqat_embed.emulator import Emulator
+        from jsqat_embed.tflite import read_model
+
+        seeds, kinds = {}, {}
+        for name, data in model_seeds().items():
+            if len(data) > DIFFERENTIAL_MAX_SEED_BYTES:
+                continue
+            try:
+                model = read_model(data, name=name)
+                Emulator(model)
+            except Exception:  # noqa: BLE001 - a seed the emulator does not run tells nothing here
+                continue
+            seeds[name] = data
+            opcodes = {operator.opcode for subgraph in model.subgraphs for operator in subgraph.operators}
+            kinds[name] = bool(opcodes & {"CONV_2D", "DEPTHWISE_CONV_2D"})
+        _DIFFERENTIAL_SEEDS["seeds"] = seeds
+        _DIFFERENTIAL_SEEDS["kinds"] = kinds
+    seeds, kinds = _DIFFERENTIAL_SEEDS["seeds"], _DIFFERENTIAL_SEEDS["kinds"]
+    return seeds, sorted(n for n in seeds if kinds[n]), sorted(n for n in seeds if not kinds[n])
+
+
+def differential_case(seed: int, index: int) -> tuple[str, bytes]:
+    """(seed name, bytes) of case ``index`` of differential run ``seed`` (reproducible as numbered_case)."""
+    seeds, convolutions, others = differential_seeds()
+    draw = random_draw(random.Random(f"differential:{seed}:{index}"))
+    names = convolutions if convolutions and (not others or draw(4)) else others
+    name = _pick(draw, names)
+    return _mutate_seed(draw, name, seeds)
+
+
+def _mutate_seed(draw: Draw, name: str, seeds: dict[str, bytes]) -> tuple[str, bytes]:
+    data = seeds[name]
+    others = [seeds[n] for n in sorted(seeds)]
+    for _ in range(1 + draw(3)):
+        mutated = mutate_tree(data, draw) if draw(2) else None
+        data = mutated if mutated is not None else mutate_bytes(data, draw, others)
+    return name, data
+
+
+def run_emulator_side(data: bytes, case_index: int = 0) -> Outcome:
+    """read_model, Emulator and a run on DIFFERENTIAL_SAMPLES random samples; an accepted
+    model's Outcome carries (inputs, outputs) in ``arrays``, a refused one says where."""
+    from jsqat_embed.errors import JsqatError
+
+    started = time.monotonic()
+    stage = "read_model"
+    try:
+        from jsqat_embed.emulator import Emulator
+        from jsqat_embed.tflite import read_model
+        from jsqat_embed.verify.compare import random_inputs
+
+        try:
+            model = read_model(data, name="fuzz")
+            stage = "Emulator"
+            emulator = Emulator(model)
+            stage = "Emulator.run"
+            inputs = random_inputs(emulator, DIFFERENTIAL_SAMPLES, case_index)
+            outputs = emulator.run(*inputs)
+        except JsqatError as exc:
+            return Outcome("ok", f"refused at {stage}: {type(exc).__name__}: {str(exc)[:200]}", stage,
+                           seconds=time.monotonic() - started)
+    except BaseException as exc:  # noqa: BLE001 - the fuzz property still holds here
+        return _finding(exc, stage, started)
+    return Outcome("ok", "accepted", stage, seconds=time.monotonic() - started,
+                   arrays=([np.asarray(a) for a in inputs], [np.asarray(a) for a in outputs]))
+
+
+def run_tflm(model: bytes, inputs: list[np.ndarray]) -> list[np.ndarray]:
+    """The real TFLM on ``inputs`` (samples along axis 0, as the emulator takes them), each
+    sample from a fresh interpreter state; outputs concatenated over samples. Raises what the
+    wheel raises; may abort the process (run it in a TflmWorker)."""
+    from tflite_micro.python.tflite_micro import runtime
+
+    interpreter = runtime.Interpreter.from_bytes(model, arena_size=max(len(model) * 10, 64 << 20))
+    count = 0
+    while True:
+        try:
+            interpreter.get_input_details(count)
+        except Exception:  # noqa: BLE001 - the wheel raises past the last input
+            break
+        count += 1
+    if count != len(inputs):
+        raise ValueError(f"TFLM sees {count} input(s), the emulator {len(inputs)}")
+    details = [interpreter.get_input_details(i) for i in range(count)]
+    outputs: dict[int, list[np.ndarray]] = {}
+    for sample in range(DIFFERENTIAL_SAMPLES):
+        if sample:
+            interpreter.reset()
+        for i, (array, detail) in enumerate(zip(inputs, details)):
+            shape = tuple(int(d) for d in detail["shape"])
+            batch = shape[0] if shape else 1
+            value = np.asarray(array[sample * batch:(sample + 1) * batch])
+            if np.dtype(detail["dtype"]) != value.dtype or value.size != int(np.prod(shape)):
+                raise ValueError(f"input {i}: TFLM expects {np.dtype(detail['dtype'])} {shape}, "
+                                 f"the emulator {value.dtype} {tuple(array.shape)}")
+            interpreter.set_input(value.reshape(shape), i)
+        interpreter.invoke()
+        index = 0
+        while True:
+            try:
+                value = interpreter.get_output(index)
+            except Exception:  # noqa: BLE001 - past the last output
+                break
+            outputs.setdefault(index, []).append(np.array(value))
+            index += 1
+    return [np.concatenate([np.atleast_1d(v) for v in outputs[i]]) for i in sorted(outputs)]
+
+
+def compare_outputs(ours: list[np.ndarray], theirs: list[np.ndarray]) -> str:
+    """"" when equal byte for byte, else what differs."""
+    if len(ours) != len(theirs):
+        return f"{len(ours)} outputs, TFLM {len(theirs)}"
+    for i, (mine, reference) in enumerate(zip(ours, theirs)):
+        if mine.dtype != reference.dtype:
+            return f"output {i}: dtype {mine.dtype}, TFLM {reference.dtype}"
+        if mine.size != reference.size:
+            return f"output {i}: shape {mine.shape}, TFLM {reference.shape}"
+        mine = mine.reshape(reference.shape)
+        if mine.tobytes() != reference.tobytes():
+            if mine.dtype.kind in "iu":
+                diff = np.abs(mine.astype(np.int64) - reference.astype(np.int64))
+                return f"output {i}: {int((diff > 0).sum())} of {diff.size} values differ, max |diff| {int(diff.max())}"
+            return f"output {i}: {int((mine != reference).sum())} of {mine.size} values differ"
+    return ""
+
+
+def _tflm_worker(connection, memory_bytes: int, log_path: str) -> None:
+    import resource
+
+    # TFLM reports why it refuses a model on stdout/stderr (MicroPrintf): keep it in a file
+    # the parent reads, also after an abort.
+    log = os.open(log_path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    with open("/proc/self/statm") as statm:
+        mapped = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    limit = mapped + memory_bytes
+    resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    while True:
+        try:
+            message = connection.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        model, inputs = message
+        os.ftruncate(log, 0)
+        os.lseek(log, 0, os.SEEK_SET)
+        try:
+            connection.send(("ok", run_tflm(model, inputs)))
+        except BaseException as exc:  # noqa: BLE001 - any refusal is an answer
+            connection.send(("refused", f"{type(exc).__name__}: {str(exc)[:200]}"))
+
+
+class TflmWorker:
+    """The real TFLM in a forked child, one model at a time; an abort or a hang restarts it."""
+
+    def __init__(self, seconds: float = CASE_SECONDS, memory_bytes: int = CASE_BYTES):
+        import tempfile
+
+        self.seconds, self.memory_bytes = seconds, memory_bytes
+        with tempfile.NamedTemporaryFile(prefix="jsqat-fuzz-tflm-", suffix=".log", delete=False) as log:
+            self.log_path = log.name
+        self.process = None
+        self._start()
+
+    def _start(self) -> None:
+        from tflite_micro.python.tflite_micro import runtime  # noqa: F401 - loaded once, before forking
+
+        context = multiprocessing.get_context("fork")
+        self.connection, child = context.Pipe()
+        self.process = context.Process(target=_tflm_worker, args=(child, self.memory_bytes, self.log_path),
+                                       daemon=True)
+        self.process.start()
+        child.close()
+
+    def run(self, model: bytes, inputs: list[np.ndarray]) -> tuple[str, object]:
+        """("ok", outputs), ("refused", why), ("crash", TFLM's last words) or ("hang", "")."""
+        self.connection.send((model, inputs))
+        if self.connection.poll(self.seconds):
+            try:
+                answer = self.connection.recv()
+            except EOFError:
+                pass
+            else:
+                if answer[0] == "refused":
+                    answer = ("refused", f"{answer[1]} | {self._last_words()}")
+                return answer
+            verdict = ("crash", self._last_words())
+        else:
+            verdict = ("hang", "")
+        self.close(kill=True)
+        self._start()
+        return verdict
+
+    def _last_words(self) -> str:
+        try:
+            lines = [line.strip() for line in Path(self.log_path).read_text(errors="replace").splitlines()
+                     if line.strip()]
+        except OSError:
+            return ""
+        return " / ".join(lines[-2:])[:300]
+
+    def close(self, kill: bool = False) -> None:
+        if self.process is None:
+            return
+        if kill:
+            self.process.kill()
+        else:
+            try:
+                self.connection.send(None)
+            except OSError:
+                pass
+        self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+            self.process.join()
+        self.connection.close()
+        self.process = None
+        Path(self.log_path).unlink(missing_ok=True)

@@ -60,6 +60,20 @@ def padded_windows(x: np.ndarray, kernel: tuple[int, int], stride: tuple[int, in
     )
 
 
+#: TFLM's ConvParams and DepthwiseParams (kernels/internal/types.h) hold strides, dilations and
+#: PaddingValues as int16_t: a larger value reaches the kernel truncated
+INT16_MAX = (1 << 15) - 1
+
+
+def require_int16_window(kernel: Kernel, stride, dilation, pads) -> None:
+    """Refuse a window TFLM's int16_t parameter fields cannot hold (a stride of 65,536 reaches
+    its kernel as 0): the emulator would compute what the model says, TFLM something else."""
+    for name, values in (("stride", stride), ("dilation", dilation), ("padding", pads)):
+        if max(values) > INT16_MAX:
+            kernel.unsupported(f"{name} {tuple(values)} does not fit the int16_t TFLM's kernel parameters "
+                               f"hold it in (at most {INT16_MAX}); TFLM would compute with it truncated")
+
+
 def set_window(kernel: Kernel, options: dict, input_shape, output_shape, weights: np.ndarray) -> np.ndarray:
     """A convolution's window over the image, as ``kernel.stride``, ``dilation``, ``pad`` and
     ``kernel_hw``, checked against the output's shape; returns ``weights`` (``[*, kh, kw, *]``)
@@ -77,6 +91,7 @@ def set_window(kernel: Kernel, options: dict, input_shape, output_shape, weights
             kernel.unsupported(f"output {axis} {out} does not match {options['padding']} padding ({expected})")
     pads = (padding_before(height, kh, kernel.stride[0], kernel.dilation[0], out_h),
             padding_before(width, kw, kernel.stride[1], kernel.dilation[1], out_w))
+    require_int16_window(kernel, kernel.stride, kernel.dilation, pads)
     (first_h, kh), (first_w, kw) = (
         live_taps(*axis) for axis in zip((height, width), (kh, kw), kernel.stride, kernel.dilation, pads, (out_h, out_w)))
     kernel.pad = (pads[0] - first_h * kernel.dilation[0], pads[1] - first_w * kernel.dilation[1])
@@ -97,6 +112,10 @@ class Conv2D(Kernel):
             self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype} with {dtype} input: "
                              f"only int8 filters and an output of the input's type are emulated")
         self.output_dtype = dtype
+        if dtype == "int8" and bias_tensor is not None and bias_tensor.dtype != "int32":
+            # the int8 kernels take the bias as int32_t* whatever the tensor's type
+            self.unsupported(f"{bias_tensor.dtype} bias with int8 input: TFLM's kernel reads it as int32",
+                             bias_tensor)
         self.int64_accumulator = dtype == "int16" and _gemm.int16_accumulator_is_int64(self)
         weights = self.constant(1).astype(np.int64)  # (Cout, kh, kw, Cin_per_group)
         if weights.ndim != 4 or len(self.input_tensor.shape) != 4 or len(output.shape) != 4:

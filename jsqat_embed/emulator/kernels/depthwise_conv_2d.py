@@ -20,6 +20,10 @@ from jsqat_embed.emulator.kernels import _gemm
 from jsqat_embed.emulator.kernels.conv_2d import padded_windows, set_window
 
 
+def _as_int16(value: int) -> int:
+    return (value + (1 << 15)) % (1 << 16) - (1 << 15)
+
+
 class DepthwiseConv2D(Kernel):
 
     def prepare(self) -> None:
@@ -32,6 +36,9 @@ class DepthwiseConv2D(Kernel):
         if filter_tensor.dtype != "int8" or output.dtype != dtype:
             self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype} with {dtype} input: "
                              f"only int8 filters and an output of the input's type are emulated")
+        if dtype == "int8" and bias_tensor is not None and bias_tensor.dtype != "int32":
+            self.unsupported(f"{bias_tensor.dtype} bias with int8 input: TFLM's kernel reads it as int32",
+                             bias_tensor)
         if dtype == "int16" and bias_tensor is not None and bias_tensor.dtype != "int64":
             self.unsupported(f"{bias_tensor.dtype} bias with int16 input: TFLM's 16x8 kernel reads it as int64",
                              bias_tensor)
@@ -45,6 +52,15 @@ class DepthwiseConv2D(Kernel):
             self.unsupported(f"output depth {out_channels} is not a multiple of input depth {in_channels}")
         self.depth_multiplier = out_channels // in_channels
         options = op.options
+        declared = options.get("depth_multiplier", 1)
+        if _as_int16(declared) != self.depth_multiplier:
+            # DepthwiseConvPerChannel loops over input channels x params.depth_multiplier (an int16_t
+            # in DepthwiseParams) and writes output channel m + c * depth_multiplier unchecked (the
+            # shape check is a DCHECK, off in release builds): any other multiplier leaves channels
+            # unwritten or writes past them
+            self.unsupported(f"depth_multiplier {declared} with input depth {in_channels} and output depth "
+                             f"{out_channels} (TFLM's kernel would leave output channels unwritten or write "
+                             f"past them; it expects {self.depth_multiplier})")
         weights = set_window(self, options, input_tensor.shape, output.shape, weights)
         self.weights = weights[0].astype(np.int32)  # (kh, kw, Cout)
         # the 16x8 overload reads neither zero point

@@ -33,6 +33,10 @@ class FullyConnected(Kernel):
             self.unsupported(f"filter {filter_tensor.dtype} / output {output.dtype} with {dtype} input: "
                              f"only int8 weights and an output of the input's type are emulated")
         self.output_dtype = dtype
+        if dtype == "int8" and bias_tensor is not None and bias_tensor.dtype != "int32":
+            # the int8 kernels take the bias as int32_t* whatever the tensor's type
+            self.unsupported(f"{bias_tensor.dtype} bias with int8 input: TFLM's kernel reads it as int32",
+                             bias_tensor)
         self.int64_accumulator = dtype == "int16" and _gemm.int16_accumulator_is_int64(self)
         if op.options.get("weights_format", "DEFAULT") != "DEFAULT":
             self.unsupported("shuffled weights format is not supported")

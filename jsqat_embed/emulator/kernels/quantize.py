@@ -27,6 +27,10 @@ class Quantize(Kernel):
         self.output_zero_point = output.zero_point
         self.output_scale = np.float32(output.scale)
         self.from_float = source.dtype == "float32"
+        if self.from_float and self.output_scale == 0:
+            # AffineQuantize divides by the scale: every input but 0 becomes inf, whose conversion to
+            # int32 is undefined in C (the x86 wheel gives INT_MIN, Arm saturates)
+            self.unsupported("output scale 0: TFLM's float -> int conversion of x / 0 is undefined", output)
         if not self.from_float:
             self.require_quantized(source)
             self.input_zero_point = source.zero_point

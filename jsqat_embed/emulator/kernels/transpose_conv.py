@@ -37,6 +37,7 @@ import numpy as np
 from jsqat_embed.emulator import fixedpoint
 from jsqat_embed.emulator.kernel import Kernel
 from jsqat_embed.emulator.kernels import _gemm
+from jsqat_embed.emulator.kernels.conv_2d import require_int16_window
 from jsqat_embed.graph.padding import output_size, padding_before
 
 OUTPUT_SHAPE, FILTER, INPUT, BIAS = 0, 1, 2, 3
@@ -104,6 +105,7 @@ class TransposeConv(Kernel):
         self.pad = tuple(
             padding_before(size, k, s, 1, output_size(options["padding"], size, k, s, 1))
             for size, k, s in ((out_h, kh, self.stride[0]), (out_w, kw, self.stride[1])))
+        require_int16_window(self, self.stride, (1, 1), self.pad)
         self.kernel_hw = (kh, kw)
 
     def _prepare_float(self, input_tensor, filter_tensor, bias_tensor, output) -> None:
@@ -122,13 +124,13 @@ class TransposeConv(Kernel):
         self.float_activation = _float_activation_range(self.op.options["fused_activation_function"])
 
     def _eval_float(self, x: np.ndarray, output) -> np.ndarray:
-        batch = x.reshape(-1, *x.shape[2:]).astype(np.float32)
+        batch = x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]).astype(np.float32)
         images, height, width, in_channels = batch.shape
         (kh, kw), (sh, sw), (pad_h, pad_w) = self.kernel_hw, self.stride, self.pad
         out_h, out_w, out_channels = output.shape[1:]
         full = np.zeros((images, max((height - 1) * sh + kh, pad_h + out_h), max((width - 1) * sw + kw, pad_w + out_w),
                          out_channels), dtype=np.float32)
-        for ty in reversed(range(kh)):
+        for ty in reversed(range(kh if height and width else 0)):
             for tx in reversed(range(kw)):
                 window = full[:, ty : ty + (height - 1) * sh + 1 : sh, tx : tx + (width - 1) * sw + 1 : sw]
                 for channel in range(in_channels):
@@ -144,7 +146,8 @@ class TransposeConv(Kernel):
         output = self.op.outputs[0]
         if self.output_dtype == "float32":
             return [self._eval_float(x, output).reshape(x.shape[0], *output.shape)]
-        batch = x.reshape(-1, *x.shape[2:]).astype(self.compute_dtype) - self.compute_dtype.type(self.input_zero_point)
+        batch = (x.reshape(x.shape[0] * x.shape[1], *x.shape[2:]).astype(self.compute_dtype)
+                 - self.compute_dtype.type(self.input_zero_point))
         images, height, width, _ = batch.shape
         (kh, kw), (sh, sw), (pad_h, pad_w) = self.kernel_hw, self.stride, self.pad
         out_h, out_w, out_channels = output.shape[1:]
@@ -156,10 +159,11 @@ class TransposeConv(Kernel):
         for start in range(0, images, step):
             chunk = batch[start : start + step]
             count = chunk.shape[0]
-            taps = (chunk.reshape(-1, chunk.shape[3]) @ self.weights).reshape(count, height, width, kh, kw,
-                                                                              out_channels)
+            # an empty input scatters nothing: the output is the bias alone, as in TFLM's loops
+            taps = (chunk.reshape(count * height * width, chunk.shape[3]) @ self.weights).reshape(
+                count, height, width, kh, kw, out_channels)
             full = np.zeros((count, full_h, full_w, out_channels), dtype=self.compute_dtype)
-            for ty in range(kh):
+            for ty in range(kh if height and width else 0):
                 for tx in range(kw):
                     full[:, ty : ty + (height - 1) * sh + 1 : sh, tx : tx + (width - 1) * sw + 1 : sw] += \
                         taps[:, :, :, ty, tx]
