@@ -486,19 +486,29 @@ def gather(op: Operator) -> list:
     return [(*params.shape[:axis], *positions.shape[batch_dims:], *params.shape[axis + 1:])]
 
 
+def _block_and_margins(op: Operator, margins: str) -> tuple:
+    """SPACE_TO_BATCH_ND / BATCH_TO_SPACE_ND: the 3-D or 4-D input, the block shape and the
+    paddings or crops (``margins``); (input, None, None) when the last two are not constant.
+    A block of a size per spatial dimension, each at least 1, and two margins per spatial
+    dimension, none negative."""
+    source = _input(op, 0, "input", (3, 4))
+    _input(op, 1, "block shape")
+    _input(op, 2, margins)
+    block, edges = _constant(op, 1), _constant(op, 2)
+    if block is None or edges is None:
+        return source, None, None
+    spatial = len(source.shape) - 2
+    if block.size != spatial or edges.size != 2 * spatial or (block < 1).any() or (edges < 0).any():
+        raise ShapeError(f"block shape {block.tolist()} / {margins} {edges.tolist()} do not fit {source.describe()}")
+    return source, block, edges
+
+
 def space_to_batch_nd(op: Operator) -> list:
     """SPACE_TO_BATCH_ND: padded spatial dimensions divisible by the block shape; the batch grows
     by the block's product."""
-    source = _input(op, 0, "input", (3, 4))
-    _input(op, 1, "block shape")
-    _input(op, 2, "paddings")
-    block, paddings = _constant(op, 1), _constant(op, 2)
-    if block is None or paddings is None:
+    source, block, paddings = _block_and_margins(op, "paddings")
+    if block is None:
         return [None]
-    spatial = len(source.shape) - 2
-    if block.size != spatial or paddings.size != 2 * spatial or (block < 1).any() or (paddings < 0).any():
-        raise ShapeError(f"block shape {block.tolist()} / paddings {paddings.tolist()} do not fit "
-                         f"{source.describe()}")
     shape = [source.shape[0] * int(np.prod(block))]
     for i, (step, (before, after)) in enumerate(zip(block.tolist(), paddings.reshape(-1, 2).tolist())):
         padded = source.shape[1 + i] + before + after
@@ -511,15 +521,9 @@ def space_to_batch_nd(op: Operator) -> list:
 def batch_to_space_nd(op: Operator) -> list:
     """BATCH_TO_SPACE_ND: the batch a multiple of the block shape's product; spatial dimensions
     grow by the block, less the crops."""
-    source = _input(op, 0, "input", (3, 4))
-    _input(op, 1, "block shape")
-    _input(op, 2, "crops")
-    block, crops = _constant(op, 1), _constant(op, 2)
-    if block is None or crops is None:
+    source, block, crops = _block_and_margins(op, "crops")
+    if block is None:
         return [None]
-    spatial = len(source.shape) - 2
-    if block.size != spatial or crops.size != 2 * spatial or (block < 1).any() or (crops < 0).any():
-        raise ShapeError(f"block shape {block.tolist()} / crops {crops.tolist()} do not fit {source.describe()}")
     product = int(np.prod(block))
     if source.shape[0] % product:
         raise ShapeError(f"batch {source.shape[0]} is not a multiple of the block size {product}")

@@ -426,6 +426,23 @@ def _worker(connection, memory_bytes: int) -> None:
             connection.send((runners[kind](data, case_index), None))
 
 
+def _stop(process, connection, kill: bool) -> None:
+    """End a worker process: ask it to return (``None``), or kill it; kill it if it has not
+    returned within 5 s; close its connection."""
+    if kill:
+        process.kill()
+    else:
+        try:
+            connection.send(None)
+        except OSError:
+            pass
+    process.join(5)
+    if process.is_alive():
+        process.kill()
+        process.join()
+    connection.close()
+
+
 class Worker:
     """A forked worker process running cases under CASE_BYTES (address space beyond its own
     start) and CASE_SECONDS each; restarted after a hang or a crash."""
@@ -490,18 +507,7 @@ class Worker:
     def close(self, kill: bool = False) -> None:
         if self.process is None:
             return
-        if kill:
-            self.process.kill()
-        else:
-            try:
-                self.connection.send(None)
-            except OSError:
-                pass
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.connection.close()
+        _stop(self.process, self.connection, kill)
 
 
 def save_regression(kind: str, data: bytes, outcome: Outcome, findings_log: Path | None = None) -> Path:
@@ -761,17 +767,6 @@ class TflmWorker:
     def close(self, kill: bool = False) -> None:
         if self.process is None:
             return
-        if kill:
-            self.process.kill()
-        else:
-            try:
-                self.connection.send(None)
-            except OSError:
-                pass
-        self.process.join(5)
-        if self.process.is_alive():
-            self.process.kill()
-            self.process.join()
-        self.connection.close()
+        _stop(self.process, self.connection, kill)
         self.process = None
         Path(self.log_path).unlink(missing_ok=True)
